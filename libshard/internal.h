@@ -1,0 +1,32 @@
+/*
+ * internal.h - helpers shared inside libshard; not installed.
+ */
+#ifndef SHARD_INTERNAL_H
+#define SHARD_INTERNAL_H
+
+#include <stdarg.h>
+
+#include "shard_common.h"
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "libshard maps little-endian files directly; big-endian hosts are unsupported"
+#endif
+
+#define SHARD_PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+/* Formats a one-line message into buf (SHARD_ERRMAX bytes).  Returns code. */
+int shard_errf(char *buf, int code, const char *fmt, ...) SHARD_PRINTF(3, 4);
+
+/* Formats the thread's last-error message.  Returns code. */
+int shard_set_last_error(int code, const char *fmt, ...) SHARD_PRINTF(2, 3);
+
+/* Copies a handle's message into the thread's last-error message. */
+void shard_copy_last_error(const char *msg);
+
+/* Aligns v up to a multiple of a (a power of two). */
+static inline uint64_t shard_align_up(uint64_t v, uint64_t a)
+{
+    return (v + a - 1) & ~(a - 1);
+}
+
+#endif

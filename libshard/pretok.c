@@ -1,0 +1,209 @@
+/*
+ * pretok.c - pre-splitting with PCRE2, and UTF-8 checking and repair.
+ *
+ * Match data is allocated per scan rather than kept per thread: a scan
+ * covers one text, the allocation is small next to the work, and nothing
+ * is left behind when a thread ends.  Patterns have no capturing groups,
+ * so one ovector pair is enough for any of them.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include "internal.h"
+#include "pretok.h"
+
+struct shard_pretok {
+    pcre2_code *code;
+    int jit; /* pcre2_jit_compile() succeeded */
+};
+
+int shard_pretok_new(shard_pretok **out, const char *pattern, char *err)
+{
+    uint32_t opts = PCRE2_UTF | PCRE2_UCP | PCRE2_DOLLAR_ENDONLY;
+    shard_pretok *p;
+    int code;
+    PCRE2_SIZE at;
+
+    *out = NULL;
+    p = calloc(1, sizeof(*p));
+    if (!p)
+        return shard_errf(err, SHARD_ENOMEM, "out of memory");
+
+    p->code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
+                            opts, &code, &at, NULL);
+    if (!p->code) {
+        PCRE2_UCHAR msg[256];
+
+        pcre2_get_error_message(code, msg, sizeof(msg));
+        free(p);
+        return shard_errf(err, SHARD_EINVAL,
+                          "split pattern: %s at offset %zu", (char *)msg,
+                          (size_t)at);
+    }
+
+    /* Without JIT the interpreter gives the same pieces, only slower. */
+    p->jit = pcre2_jit_compile(p->code, PCRE2_JIT_COMPLETE) == 0;
+    *out = p;
+    return 0;
+}
+
+void shard_pretok_free(shard_pretok *p)
+{
+    if (!p)
+        return;
+    pcre2_code_free(p->code);
+    free(p);
+}
+
+int shard_pretok_scan_init(shard_pretok_scan *s, const shard_pretok *p,
+                           const char *text, size_t len)
+{
+    s->p = p;
+    s->text = (const unsigned char *)text;
+    s->len = len;
+    s->pos = 0;
+    s->match = pcre2_match_data_create(1, NULL);
+    return s->match ? 0 : SHARD_ENOMEM;
+}
+
+void shard_pretok_scan_end(shard_pretok_scan *s)
+{
+    pcre2_match_data_free(s->match);
+    s->match = NULL;
+}
+
+/* Length of the UTF-8 sequence whose lead byte is c (c must be a lead). */
+static size_t utf8_lead_len(unsigned char c)
+{
+    return c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+}
+
+int shard_pretok_scan_next(shard_pretok_scan *s, size_t *start,
+                           size_t *end)
+{
+    pcre2_match_data *md = s->match;
+    PCRE2_SIZE *ov;
+    int rc;
+
+    if (s->pos >= s->len)
+        return 0;
+
+    rc = PCRE2_ERROR_JIT_STACKLIMIT;
+    if (s->p->jit)
+        rc = pcre2_jit_match(s->p->code, s->text, s->len, s->pos, 0, md,
+                             NULL);
+
+    /* The interpreter keeps its backtracking frames on the heap, so it
+     * also covers a match too deep for the default JIT stack. */
+    if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
+        rc = pcre2_match(s->p->code, s->text, s->len, s->pos,
+                         PCRE2_NO_UTF_CHECK, md, NULL);
+    if (rc == PCRE2_ERROR_NOMATCH) {
+        s->pos = s->len;
+        return 0;
+    }
+    if (rc < 0)
+        return SHARD_ENOMEM;
+
+    ov = pcre2_get_ovector_pointer(md);
+    *start = ov[0];
+    *end = ov[1];
+
+    /* The built-in patterns never match empty; step over one character
+     * anyway so that no pattern can stall the scan. */
+    if (*end == *start)
+        s->pos = *end + utf8_lead_len(s->text[*end]);
+    else
+        s->pos = *end;
+    return 1;
+}
+
+/*
+ * Checks the sequence at s[0..n), n >= 1.  Returns its length when it is
+ * well formed; otherwise returns 0 and sets *bad to the length of its
+ * maximal invalid subpart (at least 1).
+ */
+static size_t utf8_check(const unsigned char *s, size_t n, size_t *bad)
+{
+    unsigned char c = s[0], lo = 0x80, hi = 0xBF;
+    size_t need;
+
+    if (c < 0x80)
+        return 1;
+    if (c < 0xC2 || c > 0xF4) {
+        *bad = 1;
+        return 0;
+    }
+
+    need = utf8_lead_len(c);
+    if (c == 0xE0)
+        lo = 0xA0;
+    else if (c == 0xED)
+        hi = 0x9F;
+    else if (c == 0xF0)
+        lo = 0x90;
+    else if (c == 0xF4)
+        hi = 0x8F;
+
+    for (size_t i = 1; i < need; i++) {
+        if (i >= n || s[i] < lo || s[i] > hi) {
+            *bad = i;
+            return 0;
+        }
+        lo = 0x80;
+        hi = 0xBF;
+    }
+    return need;
+}
+
+size_t shard_utf8_valid(const char *text, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    size_t i = 0, bad;
+
+    while (i < n) {
+        uint64_t w;
+
+        if (i + 8 <= n) {
+            memcpy(&w, s + i, 8);
+            if ((w & 0x8080808080808080ull) == 0) {
+                i += 8;
+                continue;
+            }
+        }
+
+        size_t got = utf8_check(s + i, n - i, &bad);
+
+        if (got == 0)
+            return i;
+        i += got;
+    }
+    return n;
+}
+
+size_t shard_utf8_repair(char *dst, const char *text, size_t n,
+                         size_t *replaced)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    size_t i = 0, o = 0, bad = 0;
+
+    while (i < n) {
+        size_t got = utf8_check(s + i, n - i, &bad);
+
+        if (got > 0) {
+            memcpy(dst + o, s + i, got);
+            o += got;
+            i += got;
+            continue;
+        }
+
+        memcpy(dst + o, "\xEF\xBF\xBD", 3);
+        o += 3;
+        i += bad;
+        (*replaced)++;
+    }
+    return o;
+}

@@ -1,0 +1,92 @@
+/*
+ * shard_tokenizer.h - byte-level BPE tokenizers, exact against tiktoken.
+ *
+ * A tokenizer is loaded from a tiktoken rank file (`.tiktoken`: one line per
+ * token, base64 of the token bytes, a space, the decimal rank).  The rank
+ * file carries neither the split pattern nor the special tokens; both come
+ * from a built-in table keyed by the encoding name (cl100k_base, o200k_base,
+ * r50k_base/gpt2, p50k_base).
+ *
+ * Encoding follows tiktoken's encode_ordinary(): special-token strings that
+ * occur in the text are ordinary text.  Invalid UTF-8 in the input is
+ * replaced by U+FFFD, one replacement per maximal invalid subpart (the
+ * Unicode "substitution of maximal subparts" practice), before splitting;
+ * the number of replacements is added to shard_tokens.replaced.
+ *
+ * A loaded tokenizer is immutable: any number of threads may encode and
+ * decode with one handle at the same time.
+ */
+#ifndef SHARD_TOKENIZER_H
+#define SHARD_TOKENIZER_H
+
+#include "shard_common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct shard_tokenizer shard_tokenizer;
+
+/* A growable array of token ids.  Zero-initialise before first use. */
+typedef struct {
+    uint32_t *ids;
+    size_t len;
+    size_t cap;
+    size_t replaced; /* invalid UTF-8 sequences replaced so far */
+} shard_tokens;
+
+void shard_tokens_free(shard_tokens *t);
+
+/*
+ * Directory that holds vocabulary files: $SHARD_CACHE_DIR when set, else
+ * $XDG_CACHE_HOME/shard, else $HOME/.cache/shard.  Rank files live in its
+ * `tokenizers/` subdirectory as `<name>.tiktoken`.  Writes at most `cap`
+ * bytes into `buf` and returns 0, or SHARD_EINVAL when it does not fit.
+ */
+int shard_tokenizer_cache_dir(char *buf, size_t cap);
+
+/*
+ * Loads a tokenizer.  `spec` is either an encoding name (looked up in the
+ * cache directory; "gpt2" is an alias of r50k_base) or a path to a
+ * `.tiktoken` file whose base name, less the extension, is a known encoding
+ * name.  On failure returns a negative code, sets *out to NULL and leaves a
+ * message in shard_last_error().
+ */
+int shard_tokenizer_open(shard_tokenizer **out, const char *spec);
+
+void shard_tokenizer_close(shard_tokenizer *t);
+
+/* Canonical encoding name, e.g. "cl100k_base". */
+const char *shard_tokenizer_name(const shard_tokenizer *t);
+
+/* One more than the largest id the tokenizer can produce, specials included. */
+uint32_t shard_tokenizer_vocab_size(const shard_tokenizer *t);
+
+/* XXH3-64 of the rank file's bytes: identifies the exact vocabulary. */
+uint64_t shard_tokenizer_hash(const shard_tokenizer *t);
+
+/* Id of a special token such as "<|endoftext|>", or -1 if it has none. */
+int64_t shard_tokenizer_special(const shard_tokenizer *t, const char *text);
+
+/*
+ * Appends the ids of `text` (len bytes, need not be NUL-terminated) to
+ * `out`.  Returns 0, or SHARD_ENOMEM (out keeps what it held before).
+ */
+int shard_tokenizer_encode(const shard_tokenizer *t, const char *text,
+                           size_t len, shard_tokens *out);
+
+/*
+ * Appends the bytes of ids[0..n) to the buffer *buf of *len bytes and
+ * capacity *cap (realloc'd as needed; *buf may start NULL).  A special id
+ * decodes to its string.  Returns 0, SHARD_EINVAL for an id that has no
+ * token (the buffer then holds the bytes of the ids before it), or
+ * SHARD_ENOMEM.
+ */
+int shard_tokenizer_decode(const shard_tokenizer *t, const uint32_t *ids,
+                           size_t n, char **buf, size_t *len, size_t *cap);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

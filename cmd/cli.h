@@ -1,0 +1,63 @@
+/*
+ * cli.h - what the subcommands of `shard` share: an option table that
+ * drives both parsing and --help, and diagnostics on stderr.
+ */
+#ifndef SHARD_CLI_H
+#define SHARD_CLI_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+/* Exit statuses. */
+#define EXIT_OK 0
+#define EXIT_FAIL 1   /* the command failed; a message says why */
+#define EXIT_USAGE 2  /* bad command line */
+#define EXIT_STRICT 3 /* --strict and an input row was invalid */
+
+typedef enum {
+    OPT_FLAG,   /* int, set to 1 */
+    OPT_STRING, /* const char * */
+    OPT_SIZE,   /* uint64_t, with optional K, M, G suffix */
+    OPT_INT     /* int */
+} cli_kind;
+
+typedef struct {
+    const char *name; /* long name, without the dashes */
+    char short_name;  /* or 0 */
+    cli_kind kind;
+    void *target;
+    const char *arg;  /* argument name in --help, or NULL for flags */
+    const char *help;
+} cli_option;
+
+typedef struct {
+    const char *name;    /* subcommand */
+    const char *usage;   /* e.g. "INPUT... -o DIR" */
+    const char *summary; /* one line */
+    const cli_option *options;
+} cli_command;
+
+/* Verbosity from -q / -v: 0 quiet, 1 normal, 2 verbose. */
+extern int cli_verbosity;
+
+/*
+ * Parses argv[1..] (argv[0] is the subcommand) against cmd->options.
+ * Operands are collected into *operands (allocated; free it).  Handles
+ * --help, -q and -v.  Returns 0, 1 when help was printed, or -1 after
+ * printing a usage error.
+ */
+int cli_parse(const cli_command *cmd, int argc, char **argv,
+              char ***operands, int *n_operands);
+
+void cli_help(const cli_command *cmd, FILE *f);
+
+/* "shard: <message>" on stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+int cmd_compile(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_cat(int argc, char **argv);
+
+#endif

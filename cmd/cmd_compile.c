@@ -1,0 +1,133 @@
+/*
+ * cmd_compile.c - shard compile INPUT... -o DIR
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "shard_compile.h"
+
+static void log_to_stderr(void *ctx, shard_msg_level level, const char *msg)
+{
+    if (level == SHARD_MSG_ERROR)
+        cli_error("%s", msg);
+    else if (level == SHARD_MSG_WARNING)
+        cli_warn("%s", msg);
+    else if (cli_verbosity >= 1)
+        cli_warn("%s", msg);
+}
+
+static double now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void summary(const shard_accounting *a, const char *out, double secs)
+{
+    uint64_t tokens = 0;
+
+    if (cli_verbosity < 1)
+        return;
+    for (int l = 0; l < SHARD_LABEL_COUNT; l++)
+        tokens += a->tokens_by_label[l];
+    fprintf(stderr,
+            "shard: compiled %s in %.2f s\n"
+            "  rows     %llu read, %llu invalid\n",
+            out, secs, (unsigned long long)a->rows_read,
+            (unsigned long long)a->rows_invalid);
+    for (int r = 0; r < SHARD_REASONS; r++)
+        if (a->invalid_by_reason[r])
+            fprintf(stderr, "    %-16s %llu\n", shard_reason_label(r),
+                    (unsigned long long)a->invalid_by_reason[r]);
+    fprintf(stderr,
+            "  records  %llu: kept %llu, duplicate %llu, near-duplicate "
+            "%llu, conflict %llu\n",
+            (unsigned long long)a->records, (unsigned long long)a->kept,
+            (unsigned long long)a->duplicate,
+            (unsigned long long)a->near_duplicate,
+            (unsigned long long)a->conflict);
+    for (int l = 1; l <= SHARD_LABEL_COUNT; l++) {
+        int label = l % SHARD_LABEL_COUNT; /* pos, neg, unl */
+
+        fprintf(stderr, "  %s      %llu records, %llu tokens\n",
+                shard_label_name(label),
+                (unsigned long long)a->kept_by_label[label],
+                (unsigned long long)a->tokens_by_label[label]);
+    }
+    fprintf(stderr, "  pairs    %llu\n  speed    %.0f rows/s, %.2f M "
+            "tokens/s\n", (unsigned long long)a->pairs,
+            secs > 0 ? a->rows_read / secs : 0.0,
+            secs > 0 ? tokens / secs / 1e6 : 0.0);
+}
+
+int cmd_compile(int argc, char **argv)
+{
+    shard_compile_options o = SHARD_COMPILE_OPTIONS_INIT;
+    const char *out = NULL, *codec = "zstd";
+    int no_text = 0;
+    cli_option opts[] = {
+        {"output", 'o', OPT_STRING, &out, "DIR", "dataset directory to write"},
+        {"format", 'f', OPT_STRING, &o.format, "NAME",
+         "input schema: auto (default), canonical, hh-rlhf"},
+        {"tokenizer", 't', OPT_STRING, &o.tokenizer, "NAME|PATH",
+         "tokenizer (default cl100k_base)"},
+        {"template", 0, OPT_STRING, &o.template_name, "T",
+         "chat template: none (default), hh"},
+        {"codec", 0, OPT_STRING, &codec, "C", "token codec: zstd, none"},
+        {"level", 0, OPT_INT, &o.zstd_level, "N", "zstd level (3)"},
+        {"shard-size", 0, OPT_SIZE, &o.shard_size, "SIZE",
+         "start a new shard past SIZE bytes (256M)"},
+        {"frame-size", 0, OPT_SIZE, &o.frame_size, "SIZE",
+         "raw token bytes per frame (512K)"},
+        {"max-line", 0, OPT_SIZE, &o.max_line, "SIZE",
+         "rows longer than SIZE are invalid (64M)"},
+        {"no-text", 0, OPT_FLAG, &no_text, NULL,
+         "do not store the original text"},
+        {"strict", 0, OPT_FLAG, &o.strict, NULL,
+         "fail (exit 3) on any invalid row"},
+        {"force", 0, OPT_FLAG, &o.force, NULL,
+         "replace a dataset already in DIR"},
+        {NULL, 0, 0, NULL, NULL, NULL},
+    };
+    cli_command cmd = {"compile", "INPUT... -o DIR",
+                       "Compile feedback logs (files, directories of them, "
+                       "or - for stdin) into a dataset.", opts};
+    shard_accounting acct;
+    char **inputs;
+    int n, rc;
+    double t0;
+
+    if ((rc = cli_parse(&cmd, argc, argv, &inputs, &n)) != 0) {
+        free(inputs);
+        return rc > 0 ? EXIT_OK : EXIT_USAGE;
+    }
+    if (!out || n == 0) {
+        cli_error("compile: %s", !out ? "missing -o DIR" : "no input");
+        free(inputs);
+        return EXIT_USAGE;
+    }
+    if (strcmp(codec, "zstd") && strcmp(codec, "none")) {
+        cli_error("compile: unknown codec \"%s\"", codec);
+        free(inputs);
+        return EXIT_USAGE;
+    }
+    o.codec = strcmp(codec, "zstd") == 0 ? SHARD_CODEC_ZSTD
+                                         : SHARD_CODEC_NONE;
+    o.with_text = !no_text;
+    o.log = log_to_stderr;
+
+    t0 = now();
+    rc = shard_compile((const char *const *)inputs, (size_t)n, out, &o,
+                       &acct);
+    free(inputs);
+    if (rc < 0) {
+        cli_error("compile: %s", shard_last_error());
+        return rc == SHARD_EINPUT && o.strict ? EXIT_STRICT : EXIT_FAIL;
+    }
+    summary(&acct, out, now() - t0);
+    return EXIT_OK;
+}

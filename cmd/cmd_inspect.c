@@ -1,0 +1,122 @@
+/*
+ * cmd_inspect.c - shard inspect DIR [--json]
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "shard_compile.h"
+
+static void print_json(const shard_manifest *m)
+{
+    const shard_accounting *a = &m->acct;
+
+    printf("{\"records\": {\"pos\": %llu, \"neg\": %llu, \"unl\": %llu}, ",
+           (unsigned long long)a->kept_by_label[SHARD_LABEL_POS],
+           (unsigned long long)a->kept_by_label[SHARD_LABEL_NEG],
+           (unsigned long long)a->kept_by_label[SHARD_LABEL_UNL]);
+    printf("\"tokens\": {\"pos\": %llu, \"neg\": %llu, \"unl\": %llu}, ",
+           (unsigned long long)a->tokens_by_label[SHARD_LABEL_POS],
+           (unsigned long long)a->tokens_by_label[SHARD_LABEL_NEG],
+           (unsigned long long)a->tokens_by_label[SHARD_LABEL_UNL]);
+    printf("\"accounting\": {\"rows_read\": %llu, \"rows_invalid\": %llu, "
+           "\"invalid_by_reason\": {",
+           (unsigned long long)a->rows_read,
+           (unsigned long long)a->rows_invalid);
+    for (int r = 0; r < SHARD_REASONS; r++)
+        printf("%s\"%s\": %llu", r ? ", " : "", shard_reason_label(r),
+               (unsigned long long)a->invalid_by_reason[r]);
+    printf("}, \"records\": %llu, \"kept\": %llu, \"duplicate\": %llu, "
+           "\"near_duplicate\": %llu, \"conflict\": %llu}, ",
+           (unsigned long long)a->records, (unsigned long long)a->kept,
+           (unsigned long long)a->duplicate,
+           (unsigned long long)a->near_duplicate,
+           (unsigned long long)a->conflict);
+    printf("\"pairs\": %llu, \"schema\": ", (unsigned long long)a->pairs);
+    shard_json_write_string(stdout, m->schema, strlen(m->schema));
+    printf(", \"tokenizer\": {\"name\": ");
+    shard_json_write_string(stdout, m->tokenizer, strlen(m->tokenizer));
+    printf(", \"vocab_size\": %u, \"hash\": \"%016llx\", \"template\": ",
+           m->vocab_size, (unsigned long long)m->tokenizer_hash);
+    shard_json_write_string(stdout, m->template_name,
+                            strlen(m->template_name));
+    printf("}, \"shards\": [");
+    for (size_t i = 0; i < m->n_shards; i++) {
+        const shard_manifest_shard *s = &m->shards[i];
+
+        printf("%s{\"path\": ", i ? ", " : "");
+        shard_json_write_string(stdout, s->path, strlen(s->path));
+        printf(", \"label\": \"%s\", \"records\": %llu, \"tokens\": %llu, "
+               "\"bytes\": %llu, \"checksum\": \"%016llx\"}",
+               shard_label_name(s->label), (unsigned long long)s->records,
+               (unsigned long long)s->tokens, (unsigned long long)s->bytes,
+               (unsigned long long)s->checksum);
+    }
+    printf("]}\n");
+}
+
+static void print_text(const char *dir, const shard_manifest *m)
+{
+    const shard_accounting *a = &m->acct;
+    uint64_t bytes = 0;
+
+    for (size_t i = 0; i < m->n_shards; i++)
+        bytes += m->shards[i].bytes;
+    printf("dataset    %s\nschema     %s\ntokenizer  %s (vocabulary %u, "
+           "template %s)\n", dir, m->schema, m->tokenizer, m->vocab_size,
+           m->template_name);
+    for (int l = 1; l <= SHARD_LABEL_COUNT; l++) {
+        int label = l % SHARD_LABEL_COUNT;
+
+        printf("%-10s %llu records, %llu tokens\n", shard_label_name(label),
+               (unsigned long long)a->kept_by_label[label],
+               (unsigned long long)a->tokens_by_label[label]);
+    }
+    printf("pairs      %llu\nshards     %zu, %.1f MB\n",
+           (unsigned long long)a->pairs, m->n_shards, bytes / 1e6);
+    printf("rows       %llu read, %llu invalid\n",
+           (unsigned long long)a->rows_read,
+           (unsigned long long)a->rows_invalid);
+    for (int r = 0; r < SHARD_REASONS; r++)
+        if (a->invalid_by_reason[r])
+            printf("  %-16s %llu\n", shard_reason_label(r),
+                   (unsigned long long)a->invalid_by_reason[r]);
+    printf("records    %llu: kept %llu, duplicate %llu, near-duplicate "
+           "%llu, conflict %llu\n", (unsigned long long)a->records,
+           (unsigned long long)a->kept, (unsigned long long)a->duplicate,
+           (unsigned long long)a->near_duplicate,
+           (unsigned long long)a->conflict);
+}
+
+int cmd_inspect(int argc, char **argv)
+{
+    int json = 0, n, rc;
+    cli_option opts[] = {
+        {"json", 0, OPT_FLAG, &json, NULL, "print one JSON object"},
+        {NULL, 0, 0, NULL, NULL, NULL},
+    };
+    cli_command cmd = {"inspect", "DIR [--json]",
+                       "Summarise a dataset: records, tokens, accounting "
+                       "and shards, from its manifest.", opts};
+    shard_manifest m;
+    char **dirs;
+
+    if ((rc = cli_parse(&cmd, argc, argv, &dirs, &n)) != 0 || n != 1) {
+        if (rc == 0)
+            cli_error("inspect: expected one DIR");
+        free(dirs);
+        return rc > 0 ? EXIT_OK : EXIT_USAGE;
+    }
+    if (shard_manifest_read(dirs[0], &m) < 0) {
+        cli_error("inspect: %s", shard_last_error());
+        free(dirs);
+        return EXIT_FAIL;
+    }
+    if (json)
+        print_json(&m);
+    else
+        print_text(dirs[0], &m);
+    shard_manifest_free(&m);
+    free(dirs);
+    return EXIT_OK;
+}

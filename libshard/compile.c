@@ -1,0 +1,508 @@
+/*
+ * compile.c - the compile driver: inputs -> rows -> records -> shards.
+ *
+ * One pass, in input order.  For each row: parse, map through the schema,
+ * then for each record: identity, template, tokens, and the label stream.
+ * The accounting identity rows_read = rows_invalid + rows that yielded
+ * records, and records = kept + duplicate + near_duplicate + conflict, is
+ * kept by construction: every branch below ends in exactly one counter.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "compile_internal.h"
+#include "ingest_input.h"
+#include "internal.h"
+#include "json.h"
+#include "schema.h"
+#include "shard_tokenizer.h"
+
+typedef struct {
+    size_t first_msg, n_msgs;
+    int label;
+    double reward;
+    int pair_group, pair_side;
+    uint64_t prompt_id, record_id, pair_id;
+} emitted;
+
+struct shard_emit {
+    emitted *recs;
+    size_t n, cap;
+    shard_message *msgs;
+    size_t n_msgs, cap_msgs;
+    shard_reason reason;
+    char msg[SHARD_ERRMAX];
+};
+
+typedef struct {
+    const shard_compile_options *opt;
+    const char *outdir;
+    shard_tokenizer *tok;
+    shard_tokenizer_info tok_info;
+    shard_json_parser *json;
+    shard_stream *streams[SHARD_LABEL_COUNT];
+    shard_accounting *acct;
+    shard_examples *examples;
+    shard_input_stats *inputs;
+    size_t n_inputs;
+    const shard_format *fixed;  /* from --format, or NULL for auto */
+    const shard_format *format; /* in force for the current input */
+    const char *schema;         /* what the manifest reports */
+    shard_emit emit;
+    shard_tokens toks;
+    shard_strbuf prompt, response;
+    char err[SHARD_ERRMAX];
+} compiler;
+
+static void logf_(compiler *c, shard_msg_level level, const char *fmt, ...)
+    SHARD_PRINTF(3, 4);
+
+static void logf_(compiler *c, shard_msg_level level, const char *fmt, ...)
+{
+    char msg[SHARD_ERRMAX];
+    va_list ap;
+
+    if (!c->opt->log)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    c->opt->log(c->opt->log_ctx, level, msg);
+}
+
+const char *shard_reason_label(int i)
+{
+    return shard_reason_name((shard_reason)i);
+}
+
+/* ---- the emitter that schemas fill ---------------------------------- */
+
+int shard_emit_record(shard_emit *e, const shard_message *msgs, size_t n,
+                      int label, double reward, int pair_group,
+                      int pair_side)
+{
+    if (e->n == e->cap) {
+        size_t cap = e->cap ? e->cap * 2 : 8;
+        emitted *r = realloc(e->recs, cap * sizeof(*r));
+
+        if (!r)
+            return SHARD_ENOMEM;
+        e->recs = r;
+        e->cap = cap;
+    }
+    if (e->n_msgs + n > e->cap_msgs) {
+        size_t cap = e->cap_msgs ? e->cap_msgs : 64;
+        shard_message *m;
+
+        while (cap < e->n_msgs + n)
+            cap *= 2;
+        if (!(m = realloc(e->msgs, cap * sizeof(*m))))
+            return SHARD_ENOMEM;
+        e->msgs = m;
+        e->cap_msgs = cap;
+    }
+    memcpy(e->msgs + e->n_msgs, msgs, n * sizeof(*msgs));
+    e->recs[e->n++] = (emitted){e->n_msgs, n, label, reward, pair_group,
+                                pair_side, 0, 0, 0};
+    e->n_msgs += n;
+    return 0;
+}
+
+int shard_emit_fail(shard_emit *e, shard_reason reason, const char *fmt,
+                    ...)
+{
+    va_list ap;
+
+    e->reason = reason;
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+    va_end(ap);
+    return SHARD_EINPUT;
+}
+
+/* ---- rows ------------------------------------------------------------ */
+
+static void row_invalid(compiler *c, const shard_line *line,
+                        shard_input_stats *in, shard_reason reason,
+                        const char *what)
+{
+    shard_examples *ex = c->examples;
+    char msg[SHARD_ERRMAX];
+
+    c->acct->rows_invalid++;
+    c->acct->invalid_by_reason[reason]++;
+    in->rows_invalid++;
+    snprintf(msg, sizeof(msg), "%s:%llu: %s", line->where,
+             (unsigned long long)line->lineno, what);
+    if (ex->count[reason] < SHARD_EXAMPLES_PER_REASON)
+        memcpy(ex->text[reason][ex->count[reason]++], msg, sizeof(msg));
+    logf_(c, SHARD_MSG_WARNING, "%s", msg);
+}
+
+static int is_blank(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
+            return 0;
+    return 1;
+}
+
+/* Picks the schema for an input from its first usable row. */
+static const shard_format *detect(compiler *c, shard_json_value root,
+                                  const shard_line *line)
+{
+    for (size_t i = 0; shard_formats[i]; i++)
+        if (shard_formats[i]->detect(root)) {
+            logf_(c, SHARD_MSG_INFO, "%s: format %s (auto-detected)",
+                  line->where, shard_formats[i]->name);
+            return shard_formats[i];
+        }
+    return NULL;
+}
+
+/* Fills in record and pair identities for the row's records. */
+static void assign_ids(shard_emit *e)
+{
+    for (size_t i = 0; i < e->n; i++) {
+        emitted *r = &e->recs[i];
+        const shard_message *m = e->msgs + r->first_msg;
+
+        r->prompt_id = shard_prompt_id(m, r->n_msgs - 1);
+        r->record_id = shard_record_id(m, r->n_msgs);
+    }
+    for (size_t i = 0; i < e->n; i++) {
+        emitted *a = &e->recs[i];
+
+        if (a->pair_side != SHARD_PAIR_CHOSEN)
+            continue;
+        for (size_t j = 0; j < e->n; j++) {
+            emitted *b = &e->recs[j];
+
+            if (b->pair_side != SHARD_PAIR_REJECTED ||
+                b->pair_group != a->pair_group)
+                continue;
+            a->pair_id = b->pair_id =
+                shard_pair_id(a->prompt_id, a->record_id, b->record_id);
+        }
+    }
+}
+
+static int write_record(compiler *c, const emitted *r,
+                        const shard_line *line, uint32_t file_index)
+{
+    const shard_message *m = c->emit.msgs + r->first_msg;
+    shard_record_in in;
+    uint32_t prompt_len;
+    int rc;
+
+    rc = shard_template_render(c->opt->template_name, m, r->n_msgs,
+                               &c->prompt, &c->response);
+    if (rc < 0)
+        return shard_errf(c->err, rc, "template %s: %s",
+                          c->opt->template_name, shard_strerror(rc));
+    c->toks.len = 0;
+    if ((rc = shard_tokenizer_encode(c->tok, c->prompt.p, c->prompt.len,
+                                     &c->toks)) < 0)
+        return shard_errf(c->err, rc, "tokenizer: %s", shard_strerror(rc));
+    prompt_len = (uint32_t)c->toks.len;
+    if ((rc = shard_tokenizer_encode(c->tok, c->response.p,
+                                     c->response.len, &c->toks)) < 0)
+        return shard_errf(c->err, rc, "tokenizer: %s", shard_strerror(rc));
+
+    in = (shard_record_in){
+        .tokens = c->toks.ids, .n_tokens = c->toks.len,
+        .prompt_len = prompt_len, .label = r->label, .reward = r->reward,
+        .prompt_id = r->prompt_id, .pair_id = r->pair_id,
+        .record_id = r->record_id, .source_file = file_index,
+        .source_line = line->lineno, .flags = 0, .messages = m,
+        .n_messages = r->n_msgs};
+    if ((rc = shard_stream_add(c->streams[r->label], &in)) < 0)
+        return shard_errf(c->err, rc, "%s",
+                          shard_stream_errmsg(c->streams[r->label]));
+    c->acct->kept++;
+    c->acct->kept_by_label[r->label]++;
+    c->acct->tokens_by_label[r->label] += c->toks.len;
+    return 0;
+}
+
+static int process_row(compiler *c, const shard_line *line,
+                       shard_input_stats *in, uint32_t file_index)
+{
+    shard_json_value root;
+    int rc;
+
+    if (line->overlong) {
+        c->acct->rows_read++;
+        in->rows_read++;
+        row_invalid(c, line, in, SHARD_REASON_OVER_LIMIT,
+                    "row longer than the line limit");
+        return 0;
+    }
+    if (is_blank(line->text, line->len))
+        return 0;
+    c->acct->rows_read++;
+    in->rows_read++;
+
+    if ((rc = shard_json_parse(c->json, line->text, line->len, &root)) < 0) {
+        if (rc == SHARD_ENOMEM)
+            return shard_errf(c->err, rc, "out of memory");
+        row_invalid(c, line, in,
+                    shard_json_last_error(c->json) == SHARD_JSON_ERR_UTF8
+                        ? SHARD_REASON_BAD_UTF8 : SHARD_REASON_BAD_JSON,
+                    shard_json_errmsg(c->json));
+        return 0;
+    }
+    if (shard_json_typeof(root) != SHARD_JSON_OBJECT) {
+        row_invalid(c, line, in, SHARD_REASON_WRONG_TYPE,
+                    "row is not a JSON object");
+        return 0;
+    }
+    if (!c->format && !(c->format = detect(c, root, line))) {
+        row_invalid(c, line, in, SHARD_REASON_MISSING_FIELD,
+                    "fields match no known format");
+        return 0;
+    }
+    if (!c->schema)
+        c->schema = c->format->name;
+    else if (strcmp(c->schema, c->format->name) != 0)
+        c->schema = "mixed";
+    snprintf(in->format, sizeof(in->format), "%s", c->format->name);
+
+    c->emit.n = c->emit.n_msgs = 0;
+    if ((rc = c->format->map(root, &c->emit)) < 0) {
+        if (rc != SHARD_EINPUT)
+            return shard_errf(c->err, rc, "%s", shard_strerror(rc));
+        row_invalid(c, line, in, c->emit.reason, c->emit.msg);
+        return 0;
+    }
+    assign_ids(&c->emit);
+    c->acct->records += c->emit.n;
+    in->records += c->emit.n;
+    for (size_t i = 0; i < c->emit.n; i++) {
+        if ((rc = write_record(c, &c->emit.recs[i], line, file_index)) < 0)
+            return rc;
+        in->kept++;
+        if (c->emit.recs[i].pair_side == SHARD_PAIR_CHOSEN &&
+            c->emit.recs[i].pair_id)
+            c->acct->pairs++;
+    }
+    return 0;
+}
+
+static int compile_input(compiler *c, const char *path, uint32_t index)
+{
+    shard_input_stats *in = &c->inputs[index];
+    shard_input *input;
+    shard_line line;
+    int rc;
+
+    snprintf(in->path, sizeof(in->path), "%s", path);
+    if ((rc = shard_input_open(&input, path, c->opt->max_line)) < 0)
+        return shard_errf(c->err, rc, "%s", shard_last_error());
+    c->format = c->fixed;
+    while ((rc = shard_input_next(input, &line)) > 0)
+        if ((rc = process_row(c, &line, in, index)) < 0)
+            break;
+    if (rc < 0 && !c->err[0])
+        shard_errf(c->err, rc, "%s", shard_input_errmsg(input));
+    shard_input_close(input);
+    if (rc == 0 && c->opt->strict && in->rows_invalid)
+        return shard_errf(c->err, SHARD_EINPUT,
+                          "%s: %llu invalid rows (--strict)", path,
+                          (unsigned long long)in->rows_invalid);
+    return rc;
+}
+
+/* ---- output directory ----------------------------------------------- */
+
+static int remove_stream_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char p[8400];
+
+    if (!d)
+        return errno == ENOENT ? 0 : -1;
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+
+        if (n > 6 && (strcmp(e->d_name + n - 6, ".shard") == 0 ||
+                      strcmp(e->d_name + n - 4, ".tmp") == 0)) {
+            snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+            unlink(p);
+        }
+    }
+    closedir(d);
+    return rmdir(dir) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+/*
+ * Makes `outdir` ready: created if missing; an existing dataset is an
+ * error unless `force`, which removes it manifest first, so that no
+ * reader can see a manifest over missing shards.
+ */
+static int prepare_outdir(compiler *c)
+{
+    char p[4400];
+    int has = 0;
+
+    if (mkdir(c->outdir, 0755) != 0 && errno != EEXIST)
+        return shard_errf(c->err, SHARD_EIO, "%s: %s", c->outdir,
+                          strerror(errno));
+    snprintf(p, sizeof(p), "%s/manifest.json", c->outdir);
+    has = access(p, F_OK) == 0;
+    for (int l = 0; l < SHARD_LABEL_COUNT; l++) {
+        snprintf(p, sizeof(p), "%s/%s", c->outdir, shard_label_name(l));
+        has |= access(p, F_OK) == 0;
+    }
+    if (!has)
+        return 0;
+    if (!c->opt->force)
+        return shard_errf(c->err, SHARD_EINVAL,
+                          "%s: already holds a dataset (use --force to "
+                          "replace it)", c->outdir);
+    snprintf(p, sizeof(p), "%s/manifest.json", c->outdir);
+    if (unlink(p) != 0 && errno != ENOENT)
+        return shard_errf(c->err, SHARD_EIO, "%s: %s", p, strerror(errno));
+    for (int l = 0; l < SHARD_LABEL_COUNT; l++) {
+        snprintf(p, sizeof(p), "%s/%s", c->outdir, shard_label_name(l));
+        if (remove_stream_dir(p) != 0)
+            return shard_errf(c->err, SHARD_EIO, "%s: %s", p,
+                              strerror(errno));
+    }
+    return 0;
+}
+
+static int open_streams(compiler *c)
+{
+    shard_writer_options w = SHARD_WRITER_OPTIONS_INIT;
+    char dir[4400];
+    int rc;
+
+    w.codec = c->opt->codec;
+    w.zstd_level = c->opt->zstd_level;
+    w.shard_size = c->opt->shard_size;
+    w.frame_size = c->opt->frame_size;
+    w.with_text = c->opt->with_text;
+    w.tokenizer = c->tok_info;
+    for (int l = 0; l < SHARD_LABEL_COUNT; l++) {
+        w.label = l;
+        snprintf(dir, sizeof(dir), "%s/%s", c->outdir, shard_label_name(l));
+        if ((rc = shard_stream_open(&c->streams[l], dir, &w)) < 0)
+            return shard_errf(c->err, rc, "%s", shard_last_error());
+    }
+    return 0;
+}
+
+static int setup(compiler *c)
+{
+    const shard_compile_options *o = c->opt;
+    int rc;
+
+    if (strcmp(o->format, "auto") != 0 &&
+        !(c->fixed = shard_format_find(o->format)))
+        return shard_errf(c->err, SHARD_EINVAL, "unknown format \"%s\"",
+                          o->format);
+    shard_strbuf probe_p = {0}, probe_r = {0};
+    shard_message probe = {"assistant", 9, "", 0};
+    rc = shard_template_render(o->template_name, &probe, 1, &probe_p,
+                               &probe_r);
+    shard_strbuf_free(&probe_p);
+    shard_strbuf_free(&probe_r);
+    if (rc < 0)
+        return shard_errf(c->err, SHARD_EINVAL, "unknown template \"%s\"",
+                          o->template_name);
+    if ((rc = shard_tokenizer_open(&c->tok, o->tokenizer)) < 0)
+        return shard_errf(c->err, rc, "%s", shard_last_error());
+    if ((rc = shard_json_parser_new(&c->json)) < 0)
+        return shard_errf(c->err, rc, "out of memory");
+
+    shard_tokenizer_info *ti = &c->tok_info;
+    memset(ti, 0, sizeof(*ti));
+    snprintf(ti->name, sizeof(ti->name), "%s", shard_tokenizer_name(c->tok));
+    snprintf(ti->template, sizeof(ti->template), "%s", o->template_name);
+    ti->hash = shard_tokenizer_hash(c->tok);
+    ti->vocab_size = shard_tokenizer_vocab_size(c->tok);
+    ti->bos_id = ti->pad_id = SHARD_NO_TOKEN;
+    int64_t eos = shard_tokenizer_special(c->tok, "<|endoftext|>");
+    ti->eos_id = eos >= 0 ? (uint32_t)eos : SHARD_NO_TOKEN;
+
+    if ((rc = prepare_outdir(c)) < 0)
+        return rc;
+    return open_streams(c);
+}
+
+static int finish(compiler *c)
+{
+    shard_manifest_data d;
+    int rc;
+
+    memset(&d, 0, sizeof(d));
+    c->acct->replaced_utf8 = c->toks.replaced;
+    for (int l = 0; l < SHARD_LABEL_COUNT; l++) {
+        if ((rc = shard_stream_finish(c->streams[l])) < 0)
+            return shard_errf(c->err, rc, "%s",
+                              shard_stream_errmsg(c->streams[l]));
+        d.files[l] = shard_stream_files(c->streams[l], &d.n_files[l]);
+    }
+    d.opt = c->opt;
+    d.schema = c->schema ? c->schema : "none";
+    d.tokenizer = &c->tok_info;
+    d.acct = c->acct;
+    d.examples = c->examples;
+    d.inputs = c->inputs;
+    d.n_inputs = c->n_inputs;
+    return shard_manifest_write(c->outdir, &d, c->err);
+}
+
+static void teardown(compiler *c)
+{
+    for (int l = 0; l < SHARD_LABEL_COUNT; l++)
+        shard_stream_free(c->streams[l]);
+    shard_tokenizer_close(c->tok);
+    shard_json_parser_free(c->json);
+    free(c->emit.recs);
+    free(c->emit.msgs);
+    shard_tokens_free(&c->toks);
+    shard_strbuf_free(&c->prompt);
+    shard_strbuf_free(&c->response);
+    free(c->examples);
+    free(c->inputs);
+}
+
+int shard_compile(const char *const *inputs, size_t n, const char *outdir,
+                  const shard_compile_options *opts, shard_accounting *acct)
+{
+    compiler c;
+    int rc;
+
+    memset(&c, 0, sizeof(c));
+    memset(acct, 0, sizeof(*acct));
+    c.opt = opts;
+    c.outdir = outdir;
+    c.acct = acct;
+    c.n_inputs = n;
+    c.examples = calloc(1, sizeof(*c.examples));
+    c.inputs = calloc(n ? n : 1, sizeof(*c.inputs));
+    if (!c.examples || !c.inputs) {
+        teardown(&c);
+        return shard_set_last_error(SHARD_ENOMEM, "out of memory");
+    }
+
+    rc = setup(&c);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = compile_input(&c, inputs[i], (uint32_t)i);
+    if (rc == 0)
+        rc = finish(&c);
+    if (rc < 0)
+        shard_copy_last_error(c.err[0] ? c.err : shard_strerror(rc));
+    teardown(&c);
+    return rc;
+}

@@ -1,0 +1,69 @@
+/*
+ * compile_internal.h - pieces of the compiler shared between its files.
+ */
+#ifndef SHARD_COMPILE_INTERNAL_H
+#define SHARD_COMPILE_INTERNAL_H
+
+#include "shard_compile.h"
+#include "shard_writer.h"
+
+/* A growable character buffer. */
+typedef struct {
+    char *p;
+    size_t len, cap;
+} shard_strbuf;
+
+int shard_strbuf_append(shard_strbuf *b, const char *s, size_t n);
+void shard_strbuf_free(shard_strbuf *b);
+
+/*
+ * Renders messages (context, then the response last) with a chat template
+ * into the text before the response and the response's own text.  The two
+ * are tokenized separately so that the boundary is exact.  Returns 0, or
+ * SHARD_ENOTFOUND for an unknown template, or SHARD_ENOMEM.
+ */
+int shard_template_render(const char *name, const shard_message *m,
+                          size_t n, shard_strbuf *prompt,
+                          shard_strbuf *response);
+
+/*
+ * Record identity after key normalisation (trim each message, fold runs of
+ * whitespace to one space).  prompt_id hashes the context, record_id the
+ * context and response; neither is ever 0.
+ */
+uint64_t shard_prompt_id(const shard_message *m, size_t n_context);
+uint64_t shard_record_id(const shard_message *m, size_t n);
+uint64_t shard_pair_id(uint64_t prompt_id, uint64_t chosen,
+                       uint64_t rejected);
+
+/* Per-input figures kept for the manifest. */
+typedef struct {
+    char path[1024];
+    char format[32];
+    uint64_t rows_read, rows_invalid, records, kept;
+} shard_input_stats;
+
+/* First offenders per reason, kept for the manifest. */
+#define SHARD_EXAMPLES_PER_REASON 5
+typedef struct {
+    char text[SHARD_REASONS][SHARD_EXAMPLES_PER_REASON][SHARD_ERRMAX];
+    unsigned count[SHARD_REASONS];
+} shard_examples;
+
+typedef struct {
+    const shard_compile_options *opt;
+    const char *schema;
+    const shard_tokenizer_info *tokenizer;
+    const shard_accounting *acct;
+    const shard_examples *examples;
+    const shard_input_stats *inputs;
+    size_t n_inputs;
+    const shard_file_info *files[SHARD_LABEL_COUNT];
+    size_t n_files[SHARD_LABEL_COUNT];
+} shard_manifest_data;
+
+/* Writes DIR/manifest.json atomically (temporary file, fsync, rename). */
+int shard_manifest_write(const char *dir, const shard_manifest_data *d,
+                         char *err);
+
+#endif

@@ -1,0 +1,373 @@
+/*
+ * manifest.c - DIR/manifest.json: written last and atomically by a compile
+ * as the dataset's commit marker, and read back by inspect.
+ *
+ * The layout is described in docs/FORMAT.md ("The dataset directory").
+ * Hashes are written as 16 lower-case hex digits, since JSON numbers lose
+ * precision past 2^53 in most readers.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "compile_internal.h"
+#include "internal.h"
+#include "json.h"
+
+void shard_json_write_string(FILE *f, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+
+    fputc('"', f);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+
+        switch (ch) {
+        case '"':
+            fputs("\\\"", f);
+            break;
+        case '\\':
+            fputs("\\\\", f);
+            break;
+        case '\n':
+            fputs("\\n", f);
+            break;
+        case '\r':
+            fputs("\\r", f);
+            break;
+        case '\t':
+            fputs("\\t", f);
+            break;
+        default:
+            if (ch < 0x20) {
+                fputs("\\u00", f);
+                fputc(hex[ch >> 4], f);
+                fputc(hex[ch & 15], f);
+            } else {
+                fputc(ch, f);
+            }
+        }
+    }
+    fputc('"', f);
+}
+
+static void put_str(FILE *f, const char *s)
+{
+    shard_json_write_string(f, s, strlen(s));
+}
+
+static void write_accounting(FILE *f, const shard_accounting *a,
+                             const shard_examples *ex)
+{
+    fprintf(f, "  \"accounting\": {\n    \"rows_read\": %llu,\n"
+               "    \"rows_invalid\": %llu,\n    \"invalid_by_reason\": {",
+            (unsigned long long)a->rows_read,
+            (unsigned long long)a->rows_invalid);
+    for (int r = 0; r < SHARD_REASONS; r++)
+        fprintf(f, "%s\"%s\": %llu", r ? ", " : "", shard_reason_label(r),
+                (unsigned long long)a->invalid_by_reason[r]);
+    fprintf(f, "},\n    \"records\": %llu,\n    \"kept\": %llu,\n"
+               "    \"duplicate\": %llu,\n    \"near_duplicate\": %llu,\n"
+               "    \"conflict\": %llu,\n    \"replaced_utf8\": %llu,\n"
+               "    \"examples\": [",
+            (unsigned long long)a->records, (unsigned long long)a->kept,
+            (unsigned long long)a->duplicate,
+            (unsigned long long)a->near_duplicate,
+            (unsigned long long)a->conflict,
+            (unsigned long long)a->replaced_utf8);
+    int first = 1;
+    for (int r = 0; r < SHARD_REASONS; r++)
+        for (unsigned i = 0; i < ex->count[r]; i++) {
+            fputs(first ? "\n      " : ",\n      ", f);
+            put_str(f, ex->text[r][i]);
+            first = 0;
+        }
+    fputs(first ? "]\n  },\n" : "\n    ]\n  },\n", f);
+}
+
+static void write_by_label(FILE *f, const char *key, const uint64_t *v)
+{
+    fprintf(f, "  \"%s\": {\"pos\": %llu, \"neg\": %llu, \"unl\": %llu},\n",
+            key, (unsigned long long)v[SHARD_LABEL_POS],
+            (unsigned long long)v[SHARD_LABEL_NEG],
+            (unsigned long long)v[SHARD_LABEL_UNL]);
+}
+
+static void write_inputs(FILE *f, const shard_manifest_data *d)
+{
+    fputs("  \"inputs\": [", f);
+    for (size_t i = 0; i < d->n_inputs; i++) {
+        const shard_input_stats *in = &d->inputs[i];
+
+        fputs(i ? ",\n    {\"path\": " : "\n    {\"path\": ", f);
+        put_str(f, in->path);
+        fputs(", \"format\": ", f);
+        put_str(f, in->format[0] ? in->format : "none");
+        fprintf(f, ", \"rows_read\": %llu, \"rows_invalid\": %llu, "
+                   "\"records\": %llu, \"kept\": %llu}",
+                (unsigned long long)in->rows_read,
+                (unsigned long long)in->rows_invalid,
+                (unsigned long long)in->records,
+                (unsigned long long)in->kept);
+    }
+    fputs(d->n_inputs ? "\n  ],\n" : "],\n", f);
+}
+
+static void write_shards(FILE *f, const shard_manifest_data *d)
+{
+    int first = 1;
+
+    fputs("  \"shards\": [", f);
+    for (int l = 0; l < SHARD_LABEL_COUNT; l++)
+        for (size_t i = 0; i < d->n_files[l]; i++) {
+            const shard_file_info *s = &d->files[l][i];
+
+            fprintf(f, "%s    {\"path\": \"%s/%s\", \"label\": \"%s\", "
+                       "\"records\": %llu, \"tokens\": %llu, "
+                       "\"bytes\": %llu, \"checksum\": \"%016llx\"}",
+                    first ? "\n" : ",\n", shard_label_name(l), s->path,
+                    shard_label_name(l), (unsigned long long)s->records,
+                    (unsigned long long)s->tokens,
+                    (unsigned long long)s->bytes,
+                    (unsigned long long)s->checksum);
+            first = 0;
+        }
+    fputs(first ? "]\n" : "\n  ]\n", f);
+}
+
+static void write_body(FILE *f, const shard_manifest_data *d)
+{
+    const shard_compile_options *o = d->opt;
+    const shard_tokenizer_info *t = d->tokenizer;
+
+    fprintf(f, "{\n  \"format\": \"libshard-dataset\",\n"
+               "  \"format_version\": 1,\n"
+               "  \"created_by\": \"shard %s\",\n  \"schema\": ",
+            SHARD_VERSION_STRING);
+    put_str(f, d->schema);
+    fputs(",\n  \"label_rules\": [],\n  \"tokenizer\": {\"name\": ", f);
+    put_str(f, t->name);
+    fprintf(f, ", \"vocab_size\": %u, \"hash\": \"%016llx\", "
+               "\"template\": ", t->vocab_size,
+            (unsigned long long)t->hash);
+    put_str(f, t->template);
+    if (t->eos_id != SHARD_NO_TOKEN)
+        fprintf(f, ", \"eos_id\": %u", t->eos_id);
+    fprintf(f, "},\n  \"options\": {\"codec\": \"%s\", \"zstd_level\": %d, "
+               "\"shard_size\": %llu, \"frame_size\": %llu, "
+               "\"text\": %s, \"normalize\": \"ws\"},\n",
+            o->codec == SHARD_CODEC_ZSTD ? "zstd" : "none", o->zstd_level,
+            (unsigned long long)o->shard_size,
+            (unsigned long long)o->frame_size,
+            o->with_text ? "true" : "false");
+    write_by_label(f, "records", d->acct->kept_by_label);
+    write_by_label(f, "tokens", d->acct->tokens_by_label);
+    fprintf(f, "  \"pairs\": %llu,\n", (unsigned long long)d->acct->pairs);
+    write_accounting(f, d->acct, d->examples);
+    write_inputs(f, d);
+    write_shards(f, d);
+    fputs("}\n", f);
+}
+
+int shard_manifest_write(const char *dir, const shard_manifest_data *d,
+                         char *err)
+{
+    char tmp[4400], final[4400];
+    FILE *f;
+    int fd;
+
+    snprintf(tmp, sizeof(tmp), "%s/.manifest.json.tmp", dir);
+    snprintf(final, sizeof(final), "%s/manifest.json", dir);
+    if (!(f = fopen(tmp, "w")))
+        return shard_errf(err, SHARD_EIO, "%s: %s", tmp, strerror(errno));
+    write_body(f, d);
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+        int e = errno;
+
+        fclose(f);
+        unlink(tmp);
+        return shard_errf(err, SHARD_EIO, "%s: %s", tmp, strerror(e));
+    }
+    if (fclose(f) != 0 || rename(tmp, final) != 0) {
+        unlink(tmp);
+        return shard_errf(err, SHARD_EIO, "%s: %s", final, strerror(errno));
+    }
+    if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+    return 0;
+}
+
+/* ---- reading ---------------------------------------------------------- */
+
+static uint64_t get_u64(shard_json_value obj, const char *key)
+{
+    shard_json_value v;
+    int64_t i;
+
+    if (shard_json_get(obj, key, strlen(key), &v) &&
+        shard_json_get_int64(v, &i) && i >= 0)
+        return (uint64_t)i;
+    return 0;
+}
+
+static uint64_t get_hex(shard_json_value obj, const char *key)
+{
+    char buf[17];
+    const char *s;
+    size_t n;
+    shard_json_value v;
+
+    if (!shard_json_get(obj, key, strlen(key), &v) ||
+        !shard_json_get_string(v, &s, &n) || n > 16)
+        return 0;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    return strtoull(buf, NULL, 16);
+}
+
+static void get_str(shard_json_value obj, const char *key, char *dst,
+                    size_t cap)
+{
+    shard_json_value v;
+    const char *s;
+    size_t n;
+
+    dst[0] = '\0';
+    if (shard_json_get(obj, key, strlen(key), &v) &&
+        shard_json_get_string(v, &s, &n))
+        snprintf(dst, cap, "%.*s", (int)n, s);
+}
+
+static void read_accounting(shard_json_value root, shard_accounting *a)
+{
+    shard_json_value acc, by, v;
+
+    if (shard_json_get(root, "records", 7, &v))
+        for (int l = 0; l < SHARD_LABEL_COUNT; l++)
+            a->kept_by_label[l] = get_u64(v, shard_label_name(l));
+    if (shard_json_get(root, "tokens", 6, &v))
+        for (int l = 0; l < SHARD_LABEL_COUNT; l++)
+            a->tokens_by_label[l] = get_u64(v, shard_label_name(l));
+    a->pairs = get_u64(root, "pairs");
+    if (!shard_json_get(root, "accounting", 10, &acc))
+        return;
+    a->rows_read = get_u64(acc, "rows_read");
+    a->rows_invalid = get_u64(acc, "rows_invalid");
+    a->records = get_u64(acc, "records");
+    a->kept = get_u64(acc, "kept");
+    a->duplicate = get_u64(acc, "duplicate");
+    a->near_duplicate = get_u64(acc, "near_duplicate");
+    a->conflict = get_u64(acc, "conflict");
+    a->replaced_utf8 = get_u64(acc, "replaced_utf8");
+    if (shard_json_get(acc, "invalid_by_reason", 17, &by))
+        for (int r = 0; r < SHARD_REASONS; r++)
+            a->invalid_by_reason[r] = get_u64(by, shard_reason_label(r));
+}
+
+static int read_shards(shard_json_value root, shard_manifest *m)
+{
+    shard_json_value list, s;
+    shard_json_iter it;
+    char label[8];
+
+    if (!shard_json_get(root, "shards", 6, &list) ||
+        !shard_json_array_iter(list, &it))
+        return 0;
+    m->shards = calloc(shard_json_size(list) + 1, sizeof(*m->shards));
+    if (!m->shards)
+        return SHARD_ENOMEM;
+    while (shard_json_array_next(&it, &s)) {
+        shard_manifest_shard *d = &m->shards[m->n_shards++];
+
+        get_str(s, "path", d->path, sizeof(d->path));
+        get_str(s, "label", label, sizeof(label));
+        d->label = shard_label_parse(label);
+        d->records = get_u64(s, "records");
+        d->tokens = get_u64(s, "tokens");
+        d->bytes = get_u64(s, "bytes");
+        d->checksum = get_hex(s, "checksum");
+    }
+    return 0;
+}
+
+static int slurp(const char *path, char **out, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    size_t cap = 1 << 16, n = 0;
+    char *buf = NULL;
+
+    if (!f)
+        return shard_set_last_error(errno == ENOENT ? SHARD_ENOTFOUND
+                                                    : SHARD_EIO,
+                                    "%s: %s", path, strerror(errno));
+    for (;;) {
+        char *b = realloc(buf, cap + SHARD_JSON_PADDING);
+
+        if (!b) {
+            free(buf);
+            fclose(f);
+            return shard_set_last_error(SHARD_ENOMEM, "out of memory");
+        }
+        buf = b;
+        n += fread(buf + n, 1, cap - n, f);
+        if (n < cap)
+            break;
+        cap *= 2;
+    }
+    fclose(f);
+    memset(buf + n, 0, SHARD_JSON_PADDING);
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+int shard_manifest_read(const char *dir, shard_manifest *m)
+{
+    char path[4400], *text = NULL;
+    shard_json_parser *p;
+    shard_json_value root, tok;
+    size_t len = 0;
+    int rc;
+
+    memset(m, 0, sizeof(*m));
+    snprintf(path, sizeof(path), "%s/manifest.json", dir);
+    if ((rc = slurp(path, &text, &len)) < 0)
+        return rc;
+    if ((rc = shard_json_parser_new(&p)) < 0) {
+        free(text);
+        return shard_set_last_error(rc, "out of memory");
+    }
+    rc = shard_json_parse(p, text, len, &root);
+    if (rc < 0 || shard_json_typeof(root) != SHARD_JSON_OBJECT) {
+        shard_set_last_error(SHARD_ECORRUPT, "%s: %s", path,
+                             rc < 0 ? shard_json_errmsg(p)
+                                    : "not a JSON object");
+        rc = SHARD_ECORRUPT;
+    } else {
+        get_str(root, "schema", m->schema, sizeof(m->schema));
+        if (shard_json_get(root, "tokenizer", 9, &tok)) {
+            get_str(tok, "name", m->tokenizer, sizeof(m->tokenizer));
+            get_str(tok, "template", m->template_name,
+                    sizeof(m->template_name));
+            m->vocab_size = (uint32_t)get_u64(tok, "vocab_size");
+            m->tokenizer_hash = get_hex(tok, "hash");
+        }
+        read_accounting(root, &m->acct);
+        if ((rc = read_shards(root, m)) < 0)
+            shard_set_last_error(rc, "out of memory");
+    }
+    shard_json_parser_free(p);
+    free(text);
+    return rc;
+}
+
+void shard_manifest_free(shard_manifest *m)
+{
+    free(m->shards);
+    memset(m, 0, sizeof(*m));
+}

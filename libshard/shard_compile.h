@@ -1,0 +1,122 @@
+/*
+ * shard_compile.h - compiling feedback logs into a dataset (compiler side).
+ *
+ * shard_compile() reads every input in order, maps each row through an
+ * input schema into records, tokenizes them with a chat template and
+ * writes them into one shard stream per label under the output directory:
+ *
+ *     DIR/pos/00000.shard ...   DIR/neg/...   DIR/unl/...   DIR/manifest.json
+ *
+ * manifest.json is written last, atomically; its presence marks a complete
+ * dataset.  Every row read ends in exactly one place: it is invalid (with a
+ * reason), or it yields records, each of which is kept or dropped; the
+ * accounting below holds the counts, per input and in total.
+ */
+#ifndef SHARD_COMPILE_H
+#define SHARD_COMPILE_H
+
+#include <stdio.h>
+
+#include "shard_common.h"
+#include "shard_writer.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SHARD_REASONS 7
+
+typedef struct {
+    uint64_t rows_read;    /* non-blank lines or array elements read */
+    uint64_t rows_invalid; /* rows rejected; by reason below */
+    uint64_t invalid_by_reason[SHARD_REASONS];
+    uint64_t records;      /* records produced by valid rows */
+    uint64_t kept;         /* records written */
+    uint64_t duplicate;
+    uint64_t near_duplicate;
+    uint64_t conflict;
+    uint64_t kept_by_label[SHARD_LABEL_COUNT];
+    uint64_t tokens_by_label[SHARD_LABEL_COUNT];
+    uint64_t pairs;        /* chosen/rejected pairs with both kept */
+    uint64_t replaced_utf8; /* invalid UTF-8 sequences replaced */
+} shard_accounting;
+
+/* Name of reason i ("bad_json", "missing_field", ...). */
+const char *shard_reason_label(int i);
+
+typedef enum {
+    SHARD_MSG_ERROR,   /* the run fails */
+    SHARD_MSG_WARNING, /* a bad row: `file:line: what` */
+    SHARD_MSG_INFO     /* what auto-detection chose, and the like */
+} shard_msg_level;
+
+typedef void (*shard_log_fn)(void *ctx, shard_msg_level level,
+                             const char *message);
+
+typedef struct {
+    int version;               /* SHARD_COMPILE_OPTIONS_VERSION */
+    const char *format;        /* schema name or "auto" */
+    const char *tokenizer;     /* name or path; "cl100k_base" */
+    const char *template_name; /* chat template; "none" */
+    shard_codec codec;
+    int zstd_level;
+    uint64_t shard_size;
+    uint64_t frame_size;
+    int with_text;
+    size_t max_line;           /* longer rows are over_limit */
+    int strict;                /* any invalid row fails the run */
+    int force;                 /* replace an existing dataset */
+    shard_log_fn log;          /* may be NULL */
+    void *log_ctx;
+} shard_compile_options;
+
+#define SHARD_COMPILE_OPTIONS_VERSION 1
+#define SHARD_COMPILE_OPTIONS_INIT                                          \
+    {SHARD_COMPILE_OPTIONS_VERSION, "auto", "cl100k_base", "none",          \
+     SHARD_CODEC_ZSTD, 3, 256ull << 20, 512ull << 10, 1, 64ull << 20, 0,    \
+     0, NULL, NULL}
+
+/*
+ * Compiles inputs[0..n) into `outdir`.  Returns 0 on success, SHARD_EINPUT
+ * when `strict` is set and a row was invalid, or another negative code;
+ * the accounting is filled in either case (as far as the run got).  On
+ * failure no manifest is written.
+ */
+int shard_compile(const char *const *inputs, size_t n, const char *outdir,
+                  const shard_compile_options *opts, shard_accounting *acct);
+
+/* Chat templates known to the compiler, NULL-terminated. */
+extern const char *const shard_template_names[];
+
+/* Writes s[0..n) as a JSON string literal, quotes included. */
+void shard_json_write_string(FILE *f, const char *s, size_t n);
+
+/*
+ * The summary of a compiled dataset, read back from its manifest.json.
+ * Free with shard_manifest_free().
+ */
+typedef struct {
+    char path[256];
+    int label;
+    uint64_t records, tokens, bytes, checksum;
+} shard_manifest_shard;
+
+typedef struct {
+    char tokenizer[64];
+    char template_name[32];
+    char schema[64];
+    uint64_t tokenizer_hash;
+    uint32_t vocab_size;
+    shard_accounting acct;
+    shard_manifest_shard *shards;
+    size_t n_shards;
+} shard_manifest;
+
+int shard_manifest_read(const char *dir, shard_manifest *m);
+void shard_manifest_free(shard_manifest *m);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -477,8 +477,82 @@ static void teardown(compiler *c)
     free(c->inputs);
 }
 
-int shard_compile(const char *const *inputs, size_t n, const char *outdir,
-                  const shard_compile_options *opts, shard_accounting *acct)
+/* ---- inputs ----------------------------------------------------------- */
+
+typedef struct {
+    char **paths;
+    size_t n, cap;
+} path_list;
+
+static int path_add(path_list *l, const char *p)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        char **v = realloc(l->paths, cap * sizeof(*v));
+
+        if (!v)
+            return SHARD_ENOMEM;
+        l->paths = v;
+        l->cap = cap;
+    }
+    if (!(l->paths[l->n] = strdup(p)))
+        return SHARD_ENOMEM;
+    l->n++;
+    return 0;
+}
+
+static void path_free(path_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->paths[i]);
+    free(l->paths);
+}
+
+static int skip_hidden(const struct dirent *e)
+{
+    return e->d_name[0] != '.';
+}
+
+/* Byte order, whatever the locale. */
+static int by_name(const struct dirent **a, const struct dirent **b)
+{
+    return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+/*
+ * Adds `path`, or every regular file below it when it is a directory, in
+ * byte order of names at each level; hidden entries are skipped.
+ */
+static int expand(path_list *l, const char *path, int depth)
+{
+    struct dirent **ents;
+    struct stat st;
+    char sub[8400];
+    int n, rc = 0;
+
+    if (strcmp(path, "-") == 0 || stat(path, &st) != 0 ||
+        !S_ISDIR(st.st_mode))
+        return path_add(l, path); /* errors surface when opened */
+    if (depth > 64)
+        return shard_set_last_error(SHARD_EINVAL, "%s: directories nested "
+                                    "too deep", path);
+    if ((n = scandir(path, &ents, skip_hidden, by_name)) < 0)
+        return shard_set_last_error(SHARD_EIO, "%s: %s", path,
+                                    strerror(errno));
+    for (int i = 0; i < n; i++) {
+        snprintf(sub, sizeof(sub), "%s/%s", path, ents[i]->d_name);
+        if (rc == 0 && stat(sub, &st) == 0 &&
+            (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode)))
+            rc = expand(l, sub, depth + 1);
+        free(ents[i]);
+    }
+    free(ents);
+    return rc;
+}
+
+static int compile_paths(char *const *inputs, size_t n, const char *outdir,
+                         const shard_compile_options *opts,
+                         shard_accounting *acct)
 {
     compiler c;
     int rc;
@@ -504,5 +578,20 @@ int shard_compile(const char *const *inputs, size_t n, const char *outdir,
     if (rc < 0)
         shard_copy_last_error(c.err[0] ? c.err : shard_strerror(rc));
     teardown(&c);
+    return rc;
+}
+
+int shard_compile(const char *const *inputs, size_t n, const char *outdir,
+                  const shard_compile_options *opts, shard_accounting *acct)
+{
+    path_list l = {0};
+    int rc = 0;
+
+    memset(acct, 0, sizeof(*acct));
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = expand(&l, inputs[i], 0);
+    if (rc == 0)
+        rc = compile_paths(l.paths, l.n, outdir, opts, acct);
+    path_free(&l);
     return rc;
 }

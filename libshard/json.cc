@@ -68,7 +68,10 @@ static_assert(std::is_trivially_copyable<object_cursor>::value &&
  */
 constexpr size_t saturated_count = 0xFFFFFF;
 
-/* A value built from anything but a successful parse is never read. */
+/*
+ * v must have come out of this interface for the parser's current document;
+ * a zeroed or stale value points at freed or reused tape.
+ */
 element value_load(shard_json_value v)
 {
     element e;

@@ -180,9 +180,14 @@ install: all
 	install -m 644 $(BUILD)/libshard.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 	install -m 644 docs/shard.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 
+## man: rebuild docs/shard.1 from docs/shard.1.md
+man: docs/shard.1
+docs/shard.1: docs/shard.1.md docs/md2man.awk
+	$(Q)awk -f docs/md2man.awk docs/shard.1.md > $@
+
 ## clean: remove the build directory
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all help deps vocab testdeps check demo install clean
+.PHONY: all help deps vocab testdeps check demo install clean man
 .SUFFIXES:

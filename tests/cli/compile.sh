@@ -1,7 +1,7 @@
 #!/bin/sh
 # compile.sh - compile on the shipped examples: schemas, accounting, bad
 # rows, stdin, --strict, --force, codec none, and a reader-only program.
-. tests/cli/lib.sh
+. tests/cli_lib.sh
 
 OUT=$TMP/demo
 "$SHARD" compile examples/logs -o "$OUT" 2> "$TMP/compile.err"

@@ -1,7 +1,7 @@
 #!/bin/sh
 # hh_rlhf.sh - the foundation's acceptance checks on the real HH-RLHF
 # harmless-base test split (2,312 pairs).
-. tests/cli/lib.sh
+. tests/cli_lib.sh
 
 IN=$SHARED_DATA/hh-rlhf/harmless-base-test.jsonl.gz
 OUT=$TMP/out

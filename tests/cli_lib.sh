@@ -1,4 +1,4 @@
-# lib.sh - helpers for the CLI tests; sourced, not run.
+# cli_lib.sh - helpers for the CLI tests; sourced, not run.
 #
 # Each check prints "PASS <script>:<name>" or "FAIL <script>:<name>: why".
 

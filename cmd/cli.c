@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "shard_compile.h"
 
 int cli_verbosity = 1;
 
@@ -177,4 +178,30 @@ int cli_parse(const cli_command *cmd, int argc, char **argv,
             return rc;
     }
     return 0;
+}
+
+void cli_print_accounting(FILE *f, const shard_accounting *a)
+{
+    fprintf(f, "  rows     %llu read, %llu invalid\n",
+            (unsigned long long)a->rows_read,
+            (unsigned long long)a->rows_invalid);
+    for (int r = 0; r < SHARD_REASONS; r++)
+        if (a->invalid_by_reason[r])
+            fprintf(f, "    %-16s %llu\n", shard_reason_label(r),
+                    (unsigned long long)a->invalid_by_reason[r]);
+    fprintf(f, "  records  %llu: kept %llu, duplicate %llu, "
+            "near-duplicate %llu, conflict %llu\n",
+            (unsigned long long)a->records, (unsigned long long)a->kept,
+            (unsigned long long)a->duplicate,
+            (unsigned long long)a->near_duplicate,
+            (unsigned long long)a->conflict);
+    for (int l = 1; l <= SHARD_LABEL_COUNT; l++) {
+        int label = l % SHARD_LABEL_COUNT; /* pos, neg, unl */
+
+        fprintf(f, "  %s      %llu records, %llu tokens\n",
+                shard_label_name(label),
+                (unsigned long long)a->kept_by_label[label],
+                (unsigned long long)a->tokens_by_label[label]);
+    }
+    fprintf(f, "  pairs    %llu\n", (unsigned long long)a->pairs);
 }

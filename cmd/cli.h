@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "shard_compile.h"
+
 /* Exit statuses. */
 #define EXIT_OK 0
 #define EXIT_FAIL 1   /* the command failed; a message says why */
@@ -54,6 +56,12 @@ void cli_help(const cli_command *cmd, FILE *f);
 /* "shard: <message>" on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * Prints the accounting as aligned lines: rows and reasons, records and
+ * where they went, then records and tokens per label and the pairs.
+ */
+void cli_print_accounting(FILE *f, const shard_accounting *a);
 
 int cmd_compile(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);

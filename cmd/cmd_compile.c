@@ -34,32 +34,9 @@ static void summary(const shard_accounting *a, const char *out, double secs)
         return;
     for (int l = 0; l < SHARD_LABEL_COUNT; l++)
         tokens += a->tokens_by_label[l];
-    fprintf(stderr,
-            "shard: compiled %s in %.2f s\n"
-            "  rows     %llu read, %llu invalid\n",
-            out, secs, (unsigned long long)a->rows_read,
-            (unsigned long long)a->rows_invalid);
-    for (int r = 0; r < SHARD_REASONS; r++)
-        if (a->invalid_by_reason[r])
-            fprintf(stderr, "    %-16s %llu\n", shard_reason_label(r),
-                    (unsigned long long)a->invalid_by_reason[r]);
-    fprintf(stderr,
-            "  records  %llu: kept %llu, duplicate %llu, near-duplicate "
-            "%llu, conflict %llu\n",
-            (unsigned long long)a->records, (unsigned long long)a->kept,
-            (unsigned long long)a->duplicate,
-            (unsigned long long)a->near_duplicate,
-            (unsigned long long)a->conflict);
-    for (int l = 1; l <= SHARD_LABEL_COUNT; l++) {
-        int label = l % SHARD_LABEL_COUNT; /* pos, neg, unl */
-
-        fprintf(stderr, "  %s      %llu records, %llu tokens\n",
-                shard_label_name(label),
-                (unsigned long long)a->kept_by_label[label],
-                (unsigned long long)a->tokens_by_label[label]);
-    }
-    fprintf(stderr, "  pairs    %llu\n  speed    %.0f rows/s, %.2f M "
-            "tokens/s\n", (unsigned long long)a->pairs,
+    fprintf(stderr, "shard: compiled %s in %.2f s\n", out, secs);
+    cli_print_accounting(stderr, a);
+    fprintf(stderr, "  speed    %.0f rows/s, %.2f M tokens/s\n",
             secs > 0 ? a->rows_read / secs : 0.0,
             secs > 0 ? tokens / secs / 1e6 : 0.0);
 }

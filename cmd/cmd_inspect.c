@@ -57,35 +57,15 @@ static void print_json(const shard_manifest *m)
 
 static void print_text(const char *dir, const shard_manifest *m)
 {
-    const shard_accounting *a = &m->acct;
     uint64_t bytes = 0;
 
     for (size_t i = 0; i < m->n_shards; i++)
         bytes += m->shards[i].bytes;
     printf("dataset    %s\nschema     %s\ntokenizer  %s (vocabulary %u, "
-           "template %s)\n", dir, m->schema, m->tokenizer, m->vocab_size,
-           m->template_name);
-    for (int l = 1; l <= SHARD_LABEL_COUNT; l++) {
-        int label = l % SHARD_LABEL_COUNT;
-
-        printf("%-10s %llu records, %llu tokens\n", shard_label_name(label),
-               (unsigned long long)a->kept_by_label[label],
-               (unsigned long long)a->tokens_by_label[label]);
-    }
-    printf("pairs      %llu\nshards     %zu, %.1f MB\n",
-           (unsigned long long)a->pairs, m->n_shards, bytes / 1e6);
-    printf("rows       %llu read, %llu invalid\n",
-           (unsigned long long)a->rows_read,
-           (unsigned long long)a->rows_invalid);
-    for (int r = 0; r < SHARD_REASONS; r++)
-        if (a->invalid_by_reason[r])
-            printf("  %-16s %llu\n", shard_reason_label(r),
-                   (unsigned long long)a->invalid_by_reason[r]);
-    printf("records    %llu: kept %llu, duplicate %llu, near-duplicate "
-           "%llu, conflict %llu\n", (unsigned long long)a->records,
-           (unsigned long long)a->kept, (unsigned long long)a->duplicate,
-           (unsigned long long)a->near_duplicate,
-           (unsigned long long)a->conflict);
+           "template %s)\nshards     %zu, %.1f MB\n", dir, m->schema,
+           m->tokenizer, m->vocab_size, m->template_name, m->n_shards,
+           bytes / 1e6);
+    cli_print_accounting(stdout, &m->acct);
 }
 
 int cmd_inspect(int argc, char **argv)

@@ -2,6 +2,7 @@
  * common.c - error strings and the per-thread last-error message.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -78,4 +79,20 @@ int shard_set_last_error(int code, const char *fmt, ...)
 void shard_copy_last_error(const char *msg)
 {
     snprintf(last_error, sizeof(last_error), "%s", msg);
+}
+
+int shard_grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    size_t n = *cap ? *cap : 8;
+    void *q;
+
+    if (need <= *cap)
+        return 0;
+    while (n < need)
+        n *= 2;
+    if (n > SIZE_MAX / elem || !(q = realloc(*p, n * elem)))
+        return SHARD_ENOMEM;
+    *p = q;
+    *cap = n;
+    return 0;
 }

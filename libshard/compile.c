@@ -88,26 +88,11 @@ int shard_emit_record(shard_emit *e, const shard_message *msgs, size_t n,
                       int label, double reward, int pair_group,
                       int pair_side)
 {
-    if (e->n == e->cap) {
-        size_t cap = e->cap ? e->cap * 2 : 8;
-        emitted *r = realloc(e->recs, cap * sizeof(*r));
-
-        if (!r)
-            return SHARD_ENOMEM;
-        e->recs = r;
-        e->cap = cap;
-    }
-    if (e->n_msgs + n > e->cap_msgs) {
-        size_t cap = e->cap_msgs ? e->cap_msgs : 64;
-        shard_message *m;
-
-        while (cap < e->n_msgs + n)
-            cap *= 2;
-        if (!(m = realloc(e->msgs, cap * sizeof(*m))))
-            return SHARD_ENOMEM;
-        e->msgs = m;
-        e->cap_msgs = cap;
-    }
+    if (shard_grow((void **)&e->recs, &e->cap, e->n + 1,
+                   sizeof(*e->recs)) ||
+        shard_grow((void **)&e->msgs, &e->cap_msgs, e->n_msgs + n,
+                   sizeof(*e->msgs)))
+        return SHARD_ENOMEM;
     memcpy(e->msgs + e->n_msgs, msgs, n * sizeof(*msgs));
     e->recs[e->n++] = (emitted){e->n_msgs, n, label, reward, pair_group,
                                 pair_side, 0, 0, 0};
@@ -141,6 +126,9 @@ static void row_invalid(compiler *c, const shard_line *line,
     in->rows_invalid++;
     snprintf(msg, sizeof(msg), "%s:%llu: %s", line->where,
              (unsigned long long)line->lineno, what);
+    for (char *p = msg; *p; p++) /* one line, whatever the input held */
+        if ((unsigned char)*p < 0x20)
+            *p = ' ';
     if (ex->count[reason] < SHARD_EXAMPLES_PER_REASON)
         memcpy(ex->text[reason][ex->count[reason]++], msg, sizeof(msg));
     logf_(c, SHARD_MSG_WARNING, "%s", msg);
@@ -486,15 +474,8 @@ typedef struct {
 
 static int path_add(path_list *l, const char *p)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        char **v = realloc(l->paths, cap * sizeof(*v));
-
-        if (!v)
-            return SHARD_ENOMEM;
-        l->paths = v;
-        l->cap = cap;
-    }
+    if (shard_grow((void **)&l->paths, &l->cap, l->n + 1, sizeof(char *)))
+        return SHARD_ENOMEM;
     if (!(l->paths[l->n] = strdup(p)))
         return SHARD_ENOMEM;
     l->n++;

@@ -23,6 +23,13 @@ int shard_set_last_error(int code, const char *fmt, ...) SHARD_PRINTF(2, 3);
 /* Copies a handle's message into the thread's last-error message. */
 void shard_copy_last_error(const char *msg);
 
+/*
+ * Makes room for `need` elements of `elem` bytes in the array *p of
+ * capacity *cap (doubling, from 8).  Returns 0 or SHARD_ENOMEM, leaving
+ * the array as it was.
+ */
+int shard_grow(void **p, size_t *cap, size_t need, size_t elem);
+
 /* Aligns v up to a multiple of a (a power of two). */
 static inline uint64_t shard_align_up(uint64_t v, uint64_t a)
 {

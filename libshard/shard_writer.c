@@ -358,10 +358,9 @@ static int shard_open_file(shard_stream *s)
     return 0;
 }
 
-static void shard_discard_file(shard_stream *s)
+/* Closes the current file's descriptors and frees its checksum state. */
+static void release_file(shard_stream *s)
 {
-    if (!s->tmp_path[0])
-        return;
     if (s->out.fd >= 0)
         close(s->out.fd);
     if (s->text_fd >= 0)
@@ -369,6 +368,13 @@ static void shard_discard_file(shard_stream *s)
     s->out.fd = s->text_fd = -1;
     XXH3_freeState(s->out.body);
     s->out.body = NULL;
+}
+
+static void shard_discard_file(shard_stream *s)
+{
+    if (!s->tmp_path[0])
+        return;
+    release_file(s);
     unlink(s->tmp_path);
     s->tmp_path[0] = '\0';
 }
@@ -528,12 +534,7 @@ static int shard_close_file(shard_stream *s)
         return shard_errf(s->err, SHARD_EIO, "%s: rename: %s", final,
                           strerror(errno));
     s->tmp_path[0] = '\0';
-    close(s->out.fd);
-    if (s->text_fd >= 0)
-        close(s->text_fd);
-    s->out.fd = s->text_fd = -1;
-    XXH3_freeState(s->out.body);
-    s->out.body = NULL;
+    release_file(s);
     if ((rc = sync_dir(s)) < 0)
         return rc;
 
@@ -544,15 +545,9 @@ static int shard_close_file(shard_stream *s)
     info.tokens = s->tokens;
     info.bytes = s->out.pos;
     info.checksum = shard_le64(h + HDR_HEADER_SUM);
-    if (s->n_files == s->cap_files) {
-        size_t cap = s->cap_files ? s->cap_files * 2 : 16;
-        shard_file_info *f = realloc(s->files, cap * sizeof(*f));
-
-        if (!f)
-            return SHARD_ENOMEM;
-        s->files = f;
-        s->cap_files = cap;
-    }
+    if (shard_grow((void **)&s->files, &s->cap_files, s->n_files + 1,
+                   sizeof(*s->files)))
+        return SHARD_ENOMEM;
     s->files[s->n_files++] = info;
     s->seq++;
     return 0;

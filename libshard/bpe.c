@@ -2,8 +2,10 @@
  * bpe.c - rank table and byte-pair merge.
  *
  * The table is open addressing with linear probing over XXH3-64 of the
- * token bytes, kept at most half full.  Each slot holds a rank and the high
- * half of its hash, so a probe compares bytes only when the tags agree.
+ * token bytes, kept at most half full.  Each slot holds a rank, the length
+ * and the first eight bytes of its token, so a probe reads the token's
+ * other bytes only when those agree and the token is longer.  Strings of
+ * one and two bytes, the most frequent lookups, have direct tables.
  *
  * Two merge loops give the same result.  Short pieces use an array of part
  * boundaries that is rescanned for the lowest pair after every merge
@@ -25,28 +27,79 @@ static uint64_t bpe_hash(const unsigned char *s, size_t len)
     return XXH3_64bits(s, len);
 }
 
-uint32_t shard_bpe_rank(const shard_bpe *b, const unsigned char *s,
-                        size_t len)
+/* The first min(len, 8) bytes of s as a zero-padded little-endian word,
+ * read without touching s[len] or beyond. */
+static uint64_t bpe_head(const unsigned char *s, size_t len)
 {
-    uint64_t h, i;
-    uint32_t tag;
+    uint64_t v = 0;
+    uint32_t lo, hi;
+
+    if (len >= 8) {
+        memcpy(&v, s, 8);
+        return v;
+    }
+    if (len >= 4) {
+        memcpy(&lo, s, 4);
+        memcpy(&hi, s + len - 4, 4);
+        return (uint64_t)lo | (uint64_t)hi << (8 * (len - 4));
+    }
+    return (uint64_t)s[0] | (uint64_t)s[len / 2] << (8 * (len / 2)) |
+           (uint64_t)s[len - 1] << (8 * (len - 1));
+}
+
+/* Whether the slot holds exactly the bytes s[0..len) with head `head`. */
+static int bpe_slot_is(const shard_bpe *b, const shard_bpe_slot *slot,
+                       const unsigned char *s, size_t len, uint64_t head)
+{
+    if (slot->head != head || slot->len != len)
+        return 0;
+    return len <= 8 ||
+           memcmp(b->arena + b->tok_off[slot->rank] + 8, s + 8, len - 8) ==
+               0;
+}
+
+uint64_t shard_bpe_prefetch(const shard_bpe *b, const unsigned char *s,
+                            size_t len)
+{
+    uint64_t h;
+
+    if (len <= 2 || len > b->max_len)
+        return 0;
+    h = bpe_hash(s, len);
+    __builtin_prefetch(&b->slots[h & b->mask]);
+    return h;
+}
+
+/* shard_bpe_rank() with the hash of s[0..len) already known (ignored for
+ * one and two bytes). */
+static uint32_t bpe_rank_hashed(const shard_bpe *b, const unsigned char *s,
+                                size_t len, uint64_t h)
+{
+    uint64_t head, i;
 
     if (len > b->max_len)
         return SHARD_BPE_NONE;
-    if (len == 1)
-        return b->byte_rank[s[0]];
+    if (len <= 2)
+        return len == 1 ? b->byte_rank[s[0]]
+                        : b->pair_rank[s[0] | (unsigned)s[1] << 8];
 
-    h = bpe_hash(s, len);
-    tag = (uint32_t)(h >> 32);
+    head = bpe_head(s, len);
     for (i = h & b->mask;; i = (i + 1) & b->mask) {
         const shard_bpe_slot *slot = &b->slots[i];
 
         if (slot->rank == SHARD_BPE_NONE)
             return SHARD_BPE_NONE;
-        if (slot->tag == tag && b->tok_len[slot->rank] == len &&
-            memcmp(b->arena + b->tok_off[slot->rank], s, len) == 0)
+        if (bpe_slot_is(b, slot, s, len, head))
             return slot->rank;
     }
+}
+
+uint32_t shard_bpe_rank(const shard_bpe *b, const unsigned char *s,
+                        size_t len)
+{
+    if (len <= 2 || len > b->max_len)
+        return bpe_rank_hashed(b, s, len, 0);
+    return bpe_rank_hashed(b, s, len, bpe_hash(s, len));
 }
 
 /* Inserts rank r, whose bytes are already in the id tables.  Returns 0, or
@@ -55,21 +108,26 @@ static int bpe_insert(shard_bpe *b, uint32_t r)
 {
     const unsigned char *s = b->arena + b->tok_off[r];
     size_t len = b->tok_len[r];
-    uint64_t h = bpe_hash(s, len), i;
-    uint32_t tag = (uint32_t)(h >> 32);
+    uint64_t head = bpe_head(s, len), i;
 
-    for (i = h & b->mask;; i = (i + 1) & b->mask) {
+    for (i = bpe_hash(s, len) & b->mask;; i = (i + 1) & b->mask) {
         shard_bpe_slot *slot = &b->slots[i];
 
         if (slot->rank == SHARD_BPE_NONE) {
             slot->rank = r;
-            slot->tag = tag;
-            return 0;
+            slot->len = (uint32_t)len;
+            slot->head = head;
+            break;
         }
-        if (slot->tag == tag && b->tok_len[slot->rank] == len &&
-            memcmp(b->arena + b->tok_off[slot->rank], s, len) == 0)
+        if (bpe_slot_is(b, slot, s, len, head))
             return 1;
     }
+
+    if (len == 1)
+        b->byte_rank[s[0]] = r;
+    if (len == 2)
+        b->pair_rank[s[0] | (unsigned)s[1] << 8] = r;
+    return 0;
 }
 
 /* Sizes and allocates the id arrays and the slots for n entries whose
@@ -84,7 +142,8 @@ static int bpe_alloc(shard_bpe *b, size_t n, uint32_t max_rank)
     b->tok_off = calloc(b->n_ranks, sizeof(*b->tok_off));
     b->tok_len = calloc(b->n_ranks, sizeof(*b->tok_len));
     b->slots = malloc(cap * sizeof(*b->slots));
-    if (!b->tok_off || !b->tok_len || !b->slots)
+    b->pair_rank = malloc(65536 * sizeof(*b->pair_rank));
+    if (!b->tok_off || !b->tok_len || !b->slots || !b->pair_rank)
         return SHARD_ENOMEM;
 
     b->mask = cap - 1;
@@ -92,6 +151,8 @@ static int bpe_alloc(shard_bpe *b, size_t n, uint32_t max_rank)
         b->slots[i].rank = SHARD_BPE_NONE;
     for (int i = 0; i < 256; i++)
         b->byte_rank[i] = SHARD_BPE_NONE;
+    for (int i = 0; i < 65536; i++)
+        b->pair_rank[i] = SHARD_BPE_NONE;
     return 0;
 }
 
@@ -112,8 +173,6 @@ static int bpe_fill(shard_bpe *b, const shard_bpe_entry *e, size_t n,
             *bad = i;
             return SHARD_EINPUT;
         }
-        if (e[i].len == 1)
-            b->byte_rank[b->arena[e[i].off]] = r;
         if (e[i].len > b->max_len)
             b->max_len = e[i].len;
     }
@@ -159,6 +218,7 @@ void shard_bpe_free(shard_bpe *b)
     free(b->tok_off);
     free(b->tok_len);
     free(b->slots);
+    free(b->pair_rank);
     memset(b, 0, sizeof(*b));
 }
 
@@ -375,9 +435,9 @@ long shard_bpe_merge_large(const shard_bpe *b, const unsigned char *piece,
 }
 
 long shard_bpe_encode(const shard_bpe *b, const unsigned char *piece,
-                      size_t n, uint32_t *out)
+                      size_t n, uint64_t hash, uint32_t *out)
 {
-    uint32_t r = shard_bpe_rank(b, piece, n);
+    uint32_t r = bpe_rank_hashed(b, piece, n, hash);
 
     if (r != SHARD_BPE_NONE) {
         out[0] = r;

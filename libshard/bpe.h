@@ -33,10 +33,12 @@ typedef struct {
     uint32_t rank;
 } shard_bpe_entry;
 
-/* One slot of the open-addressing table. */
+/* One slot of the open-addressing table.  The first bytes of the token
+ * sit in the slot, so that most probes touch no other memory. */
 typedef struct {
     uint32_t rank; /* SHARD_BPE_NONE when empty */
-    uint32_t tag;  /* high half of the hash, checked before the bytes */
+    uint32_t len;
+    uint64_t head; /* first 8 bytes, little-endian, zero-padded */
 } shard_bpe_slot;
 
 typedef struct {
@@ -48,6 +50,7 @@ typedef struct {
     shard_bpe_slot *slots; /* mask + 1 slots, at most half full */
     uint64_t mask;
     uint32_t byte_rank[256];
+    uint32_t *pair_rank;   /* [65536]: rank of each 2-byte string */
 } shard_bpe;
 
 /*
@@ -69,18 +72,33 @@ uint32_t shard_bpe_rank(const shard_bpe *b, const unsigned char *s,
                         size_t len);
 
 /*
+ * Hashes s[0..len) and asks the CPU to start loading the slot where its
+ * lookup begins.  Returns the hash for shard_bpe_encode().  Cannot fail.
+ * Callers that find pieces ahead of encoding them hide most of the cache
+ * misses of the (several megabyte) table this way.
+ */
+uint64_t shard_bpe_prefetch(const shard_bpe *b, const unsigned char *s,
+                            size_t len);
+
+/*
  * Byte-pair merges `piece` (n >= 1 bytes) and writes the resulting ranks,
- * left to right, to out[], which must hold n entries.  Returns the number
- * of ranks written, or -1 when memory for a large piece cannot be had.
+ * left to right, to out[], which must hold n entries.  `hash` is what
+ * shard_bpe_prefetch() returned for the piece.  Returns the number of
+ * ranks written, or -1 when memory for a large piece cannot be had.
  * Uses the whole-piece shortcut, then the array loop or the heap by size.
  */
 long shard_bpe_encode(const shard_bpe *b, const unsigned char *piece,
-                      size_t n, uint32_t *out);
+                      size_t n, uint64_t hash, uint32_t *out);
 
 /* The two merge strategies alone, for tests that compare them. */
 long shard_bpe_merge_small(const shard_bpe *b, const unsigned char *piece,
                            size_t n, uint32_t *out);
 long shard_bpe_merge_large(const shard_bpe *b, const unsigned char *piece,
                            size_t n, uint32_t *out);
+
+/* The rank table of a loaded tokenizer (defined in tokenizer.c), so that
+ * tests can drive the merge strategies directly. */
+struct shard_tokenizer;
+const shard_bpe *shard_tokenizer_ranks(const struct shard_tokenizer *t);
 
 #endif

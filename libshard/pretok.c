@@ -17,8 +17,27 @@
 
 struct shard_pretok {
     pcre2_code *code;
-    int jit; /* pcre2_jit_compile() succeeded */
+    pcre2_match_context *limits; /* read-only once made */
+    int jit;                     /* pcre2_jit_compile() succeeded */
 };
+
+/*
+ * PCRE2's default match limit (ten million steps) stops a match inside a
+ * white-space run of a few megabytes, where `\s*[\r\n]` gives back the
+ * run one character at a time.  The built-in patterns backtrack at most
+ * across the run they are in, so the work stays linear and the limit only
+ * gets in the way: lift it.
+ */
+static pcre2_match_context *pretok_limits(void)
+{
+    pcre2_match_context *mc = pcre2_match_context_create(NULL);
+
+    if (mc) {
+        pcre2_set_match_limit(mc, UINT32_MAX);
+        pcre2_set_depth_limit(mc, UINT32_MAX);
+    }
+    return mc;
+}
 
 int shard_pretok_new(shard_pretok **out, const char *pattern, char *err)
 {
@@ -44,6 +63,12 @@ int shard_pretok_new(shard_pretok **out, const char *pattern, char *err)
                           (size_t)at);
     }
 
+    p->limits = pretok_limits();
+    if (!p->limits) {
+        shard_pretok_free(p);
+        return shard_errf(err, SHARD_ENOMEM, "out of memory");
+    }
+
     /* Without JIT the interpreter gives the same pieces, only slower. */
     p->jit = pcre2_jit_compile(p->code, PCRE2_JIT_COMPLETE) == 0;
     *out = p;
@@ -55,6 +80,7 @@ void shard_pretok_free(shard_pretok *p)
     if (!p)
         return;
     pcre2_code_free(p->code);
+    pcre2_match_context_free(p->limits);
     free(p);
 }
 
@@ -94,13 +120,13 @@ int shard_pretok_scan_next(shard_pretok_scan *s, size_t *start,
     rc = PCRE2_ERROR_JIT_STACKLIMIT;
     if (s->p->jit)
         rc = pcre2_jit_match(s->p->code, s->text, s->len, s->pos, 0, md,
-                             NULL);
+                             s->p->limits);
 
     /* The interpreter keeps its backtracking frames on the heap, so it
      * also covers a match too deep for the default JIT stack. */
     if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
         rc = pcre2_match(s->p->code, s->text, s->len, s->pos,
-                         PCRE2_NO_UTF_CHECK, md, NULL);
+                         PCRE2_NO_UTF_CHECK, md, s->p->limits);
     if (rc == PCRE2_ERROR_NOMATCH) {
         s->pos = s->len;
         return 0;

@@ -41,7 +41,8 @@ void shard_tokens_free(shard_tokens *t);
  * Directory that holds vocabulary files: $SHARD_CACHE_DIR when set, else
  * $XDG_CACHE_HOME/shard, else $HOME/.cache/shard.  Rank files live in its
  * `tokenizers/` subdirectory as `<name>.tiktoken`.  Writes at most `cap`
- * bytes into `buf` and returns 0, or SHARD_EINVAL when it does not fit.
+ * bytes into `buf` and returns 0, SHARD_EINVAL when it does not fit, or
+ * SHARD_ENOTFOUND when none of the three variables is set.
  */
 int shard_tokenizer_cache_dir(char *buf, size_t cap);
 

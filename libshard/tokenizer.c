@@ -3,10 +3,15 @@
  * encode/decode API.
  *
  * Each encoding pairs a rank file with the split pattern and special
- * tokens that tiktoken keeps in code.  The patterns are the ones the
- * reference (tiktoken's Rust core) runs, with one change: `\s` and `\S`
- * are spelled as the Unicode White_Space class, because PCRE2's `\s` also
- * matches U+180E, which is no longer white space.
+ * tokens that tiktoken keeps in code.  The patterns split text exactly as
+ * the ones tiktoken's Rust core runs; they differ in spelling only: `\s`
+ * and `\S` become the Unicode White_Space class, because PCRE2's `\s`
+ * also matches U+180E, which is no longer white space; and some
+ * quantifiers are possessive, which PCRE2 runs faster (see below).
+ *
+ * A rank file must be the published one for its name (its XXH3-64 is
+ * pinned here, next to the pattern it goes with), so that a name always
+ * means the same ids.
  *
  * Thread safety: a tokenizer is never written after shard_tokenizer_open()
  * returns.  Encoding allocates its matcher state, its repaired copy of an
@@ -33,24 +38,40 @@
  * non-space follows gives up its last character to the next piece. */
 #define WS_TAIL "|[" WS "]+(?![^" WS "])|[" WS "]+"
 
+/*
+ * Contractions.  tiktoken writes them (?i:'s|'t|'re|'ve|'m|'ll|'d); the
+ * alternatives start with different letters under case folding, so at
+ * most one can match and factoring out the apostrophe changes nothing.
+ * Case folding makes 's also match 'S and the long s, 'ſ.
+ */
+#define CONTRACTION "'(?i:[sdmt]|ll|ve|re)"
+
+/*
+ * The patterns.  A quantifier is made possessive (`++`, `?+`) only where
+ * what follows it either always succeeds or can never match the text it
+ * would give back, so that backtracking into it could not change a match.
+ */
+/* GPT-2's contractions are case-sensitive. */
 static const char pat_gpt2[] =
-    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^" WS "\\p{L}\\p{N}]+"
+    "'(?:[sdmt]|ll|ve|re)| ?\\p{L}++| ?\\p{N}++| ?[^" WS "\\p{L}\\p{N}]++"
     WS_TAIL;
 
 static const char pat_cl100k[] =
-    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+"
-    "|\\p{N}{1,3}| ?[^" WS "\\p{L}\\p{N}]+[\\r\\n]*|[" WS "]*[\\r\\n]+"
-    WS_TAIL;
+    CONTRACTION "|[^\\r\\n\\p{L}\\p{N}]?+\\p{L}++|\\p{N}{1,3}+"
+    "| ?[^" WS "\\p{L}\\p{N}]++[\\r\\n]*+|[" WS "]*[\\r\\n]+" WS_TAIL;
 
+/* Upper- and lower-case classes share Lm, Lo and M, so the letter runs
+ * need backtracking and stay greedy. */
 #define O200K_UPPER "[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]"
 #define O200K_LOWER "[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]"
-#define O200K_SUFFIX "(?i:'s|'t|'re|'ve|'m|'ll|'d)?"
 
 static const char pat_o200k[] =
-    "[^\\r\\n\\p{L}\\p{N}]?" O200K_UPPER "*" O200K_LOWER "+" O200K_SUFFIX
-    "|[^\\r\\n\\p{L}\\p{N}]?" O200K_UPPER "+" O200K_LOWER "*" O200K_SUFFIX
-    "|\\p{N}{1,3}| ?[^" WS "\\p{L}\\p{N}]+[\\r\\n/]*|[" WS "]*[\\r\\n]+"
-    WS_TAIL;
+    "[^\\r\\n\\p{L}\\p{N}]?" O200K_UPPER "*" O200K_LOWER "+"
+    "(?:" CONTRACTION ")?"
+    "|[^\\r\\n\\p{L}\\p{N}]?" O200K_UPPER "+" O200K_LOWER "*"
+    "(?:" CONTRACTION ")?"
+    "|\\p{N}{1,3}+| ?[^" WS "\\p{L}\\p{N}]++[\\r\\n/]*+"
+    "|[" WS "]*[\\r\\n]+" WS_TAIL;
 
 typedef struct {
     const char *text;
@@ -204,7 +225,7 @@ static int tok_b64_value(unsigned char c)
 
 /*
  * Decodes standard padded base64 s[0..n) into dst.  Returns the number of
- * bytes, or -1 when the text is not canonical base64 of at least one byte.
+ * bytes, or -1 when the text is not padded base64 of at least one byte.
  */
 static long tok_b64_decode(unsigned char *dst, const char *s, size_t n)
 {
@@ -287,14 +308,13 @@ static int tok_parse_line(tok_parse *tp, const char *s, size_t n,
                                     tp->label, lineno);
 
     shard_bpe_entry *e = &tp->e[tp->n];
+    const char *num = sp + 1;
+    int k = (int)(s + n - num);
 
-    if (tok_parse_rank(sp + 1, (size_t)(s + n - sp - 1), &e->rank) != 0)
+    if (tok_parse_rank(num, (size_t)k, &e->rank) != 0)
         return shard_set_last_error(SHARD_EINPUT, "%s:%u: bad rank '%.*s'",
-                                    tp->label, lineno,
-                                    (int)(s + n - sp - 1 > 20
-                                              ? 20
-                                              : s + n - sp - 1),
-                                    sp + 1);
+                                    tp->label, lineno, k > 20 ? 20 : k,
+                                    num);
     e->off = tp->used;
     e->len = (uint32_t)got;
     tp->used += (uint32_t)got;
@@ -517,6 +537,11 @@ uint64_t shard_tokenizer_hash(const shard_tokenizer *t)
     return t->hash;
 }
 
+const shard_bpe *shard_tokenizer_ranks(const shard_tokenizer *t)
+{
+    return &t->bpe;
+}
+
 int64_t shard_tokenizer_special(const shard_tokenizer *t, const char *text)
 {
     for (size_t i = 0; i < t->enc->n_specials; i++)
@@ -543,30 +568,62 @@ static int tok_reserve(shard_tokens *out, size_t more)
     return 0;
 }
 
+/* Pieces found ahead of encoding, with their hashes; see
+ * shard_bpe_prefetch(). */
+#define TOK_AHEAD 16
+
+typedef struct {
+    size_t start, len;
+    uint64_t hash;
+} tok_piece;
+
+/* Finds up to TOK_AHEAD pieces.  Returns how many (0 at the end), or
+ * SHARD_ENOMEM. */
+static int tok_find_pieces(const shard_tokenizer *t, shard_pretok_scan *scan,
+                           const unsigned char *s, tok_piece *ahead,
+                           size_t *bytes)
+{
+    int n = 0, rc = 1;
+    size_t a, b;
+
+    *bytes = 0;
+    while (n < TOK_AHEAD && (rc = shard_pretok_scan_next(scan, &a, &b)) == 1) {
+        ahead[n].start = a;
+        ahead[n].len = b - a;
+        ahead[n].hash = shard_bpe_prefetch(&t->bpe, s + a, b - a);
+        *bytes += b - a;
+        n++;
+    }
+    return rc < 0 ? rc : n;
+}
+
 /* Encodes valid UTF-8 text[0..len), piece by piece. */
 static int tok_encode_valid(const shard_tokenizer *t, const char *text,
                             size_t len, shard_tokens *out)
 {
+    const unsigned char *s = (const unsigned char *)text;
+    tok_piece ahead[TOK_AHEAD];
     shard_pretok_scan scan;
-    size_t a, b;
-    int rc;
+    size_t bytes;
+    int n = 0, rc;
 
     rc = shard_pretok_scan_init(&scan, t->split, text, len);
-    while (rc == 0 && (rc = shard_pretok_scan_next(&scan, &a, &b)) == 1) {
-        long got;
+    while (rc == 0 && (n = tok_find_pieces(t, &scan, s, ahead, &bytes)) > 0) {
+        /* A piece never gives more ids than it has bytes. */
+        rc = tok_reserve(out, bytes);
+        for (int i = 0; rc == 0 && i < n; i++) {
+            long got = shard_bpe_encode(&t->bpe, s + ahead[i].start,
+                                        ahead[i].len, ahead[i].hash,
+                                        out->ids + out->len);
 
-        rc = tok_reserve(out, b - a);
-        if (rc != 0)
-            break;
-        got = shard_bpe_encode(&t->bpe, (const unsigned char *)text + a,
-                               b - a, out->ids + out->len);
-        if (got < 0) {
-            rc = SHARD_ENOMEM;
-            break;
+            if (got < 0)
+                rc = SHARD_ENOMEM;
+            else
+                out->len += (size_t)got;
         }
-        out->len += (size_t)got;
-        rc = 0;
     }
+    if (rc == 0 && n < 0)
+        rc = n;
     shard_pretok_scan_end(&scan);
     return rc;
 }
@@ -578,6 +635,8 @@ int shard_tokenizer_encode(const shard_tokenizer *t, const char *text,
     char *fixed = NULL;
     int rc;
 
+    if (len == 0)
+        return 0;
     if (shard_utf8_valid(text, len) < len) {
         fixed = len <= SIZE_MAX / 3 ? malloc(3 * len) : NULL;
         if (!fixed)

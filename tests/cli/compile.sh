@@ -66,3 +66,20 @@ check reader_only_example sh -c "
 check usage_exit_2 test $? -eq 2
 "$SHARD" cat "$OUT" --label maybe 2>/dev/null
 check bad_label_exit_2 test $? -eq 2
+
+# The compiled tokens are tiktoken's: with template none, the prompt is the
+# context contents joined by blank lines, tokenized apart from the response.
+"$SHARD" cat "$OUT" > "$TMP/all.jsonl"
+check tokens_match_tiktoken node -e "
+const { get_encoding } = require('$PWD/$BUILD/npm/node_modules/tiktoken');
+const enc = get_encoding('cl100k_base'), fs = require('fs');
+const rows = fs.readFileSync('$TMP/all.jsonl', 'utf8').trim().split('\n')
+    .map(l => JSON.parse(l));
+if (rows.length !== 25) throw new Error('rows ' + rows.length);
+for (const r of rows) {
+    const prompt = r.context.map(m => m.content + '\n\n').join('');
+    const p = enc.encode_ordinary(prompt).length;
+    const n = p + enc.encode_ordinary(r.response).length;
+    if (p !== r.prompt_len || n !== r.n_tokens)
+        throw new Error(JSON.stringify(r.response) + ': ' + [p, n, r.prompt_len, r.n_tokens]);
+}"

@@ -179,7 +179,8 @@ install: all
 	install -m 644 libshard/shard_common.h libshard/shard_reader.h \
 	    libshard/shard_writer.h libshard/shard_tokenizer.h \
 	    libshard/shard_compile.h $(DESTDIR)$(PREFIX)/include/libshard/
-	install -m 644 $(BUILD)/libshard.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' \
+	    libshard/libshard.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libshard.pc
 	install -m 644 docs/shard.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 
 ## man: rebuild docs/shard.1 from docs/shard.1.md

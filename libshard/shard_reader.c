@@ -27,6 +27,12 @@
 
 #define MAX_KIND 32
 
+/*
+ * Most raw bytes one stored byte of zstd decodes to: a block yields at most
+ * 128 KiB and takes at least 4 bytes (its header and one RLE byte).
+ */
+#define ZSTD_MAX_EXPANSION (128 * 1024 / 4)
+
 /* Memory shared by record views: the mapping, or a decompressed frame. */
 struct shard_buf {
     atomic_long refs;
@@ -505,9 +511,21 @@ static int check_offsets(shard_reader *r, const uint64_t *off, uint64_t n,
     return 0;
 }
 
+/* Bound on what `stored` bytes of a codec can decode to; saturates. */
+static uint64_t raw_bound(int codec, uint64_t stored)
+{
+    if (codec == 0)
+        return stored;
+    return stored > UINT64_MAX / ZSTD_MAX_EXPANSION
+               ? UINT64_MAX
+               : stored * ZSTD_MAX_EXPANSION;
+}
+
 /*
  * Frames must cover records 0..n in order, lie inside their data section
- * (in order, without overlap), and have raw sizes matching the offsets.
+ * (in order, without overlap), and have raw sizes matching the offsets
+ * that their stored bytes can decode to, so that no frame makes the
+ * reader reserve more memory than its bytes could fill.
  */
 static int check_frames(shard_reader *r, const frameset *f, uint64_t n)
 {
@@ -524,6 +542,7 @@ static int check_frames(shard_reader *r, const frameset *f, uint64_t n)
             off != next_off || stored > f->data_size - off ||
             raw != (f->offsets[first + count] - f->offsets[first]) *
                        f->unit ||
+            raw > raw_bound(f->codec, stored) ||
             (f->codec == 0 && stored != raw))
             return shard_errf(r->err, SHARD_ECORRUPT,
                               "%s: %s frames: frame %llu inconsistent",
@@ -593,7 +612,10 @@ static int validate(shard_reader *r)
         return shard_errf(r->err, SHARD_EFORMAT,
                           "%s: header: unknown codec %d", r->path,
                           in->codec);
-    if (in->records > in->file_size || in->tokens > in->file_size)
+    /* Bounds every token offset, so offset differences times the width
+     * cannot overflow; zstd lets a file hold more tokens than bytes. */
+    if (in->records > in->file_size ||
+        in->tokens > raw_bound(in->codec, in->file_size) / in->dtype)
         return shard_errf(r->err, SHARD_ECORRUPT,
                           "%s: header: impossible record or token count",
                           r->path);
@@ -743,14 +765,17 @@ const void *shard_reader_column(const shard_reader *r, int kind,
 
 /* ---- text ------------------------------------------------------------ */
 
-/* Parses one text record (FORMAT.md) of n bytes into out. */
+/*
+ * Parses one text record (FORMAT.md) of n bytes into out.  Returns 0,
+ * SHARD_ECORRUPT when the bytes do not parse, or SHARD_ENOMEM.
+ */
 static int text_parse(const unsigned char *p, size_t n, shard_text *out)
 {
     const unsigned char *end = p + n;
     uint32_t count;
 
     if (n < 4 || (count = shard_le32(p)) > (n - 4) / 5)
-        return -1;
+        return SHARD_ECORRUPT;
     p += 4;
     out->messages = calloc(count ? count : 1, sizeof(*out->messages));
     if (!out->messages)
@@ -760,18 +785,18 @@ static int text_parse(const unsigned char *p, size_t n, shard_text *out)
         shard_text_message *m = &out->messages[i];
 
         if (end - p < 1 || end - p - 1 < p[0] + 4)
-            return -1;
+            return SHARD_ECORRUPT;
         m->role_len = p[0];
         m->role = (const char *)p + 1;
         p += 1 + m->role_len;
         m->content_len = shard_le32(p);
         p += 4;
         if ((size_t)(end - p) < m->content_len)
-            return -1;
+            return SHARD_ECORRUPT;
         m->content = (const char *)p;
         p += m->content_len;
     }
-    return p == end ? 0 : -1;
+    return p == end ? 0 : SHARD_ECORRUPT;
 }
 
 int shard_reader_text(shard_reader *r, uint64_t i, shard_text *out)
@@ -868,8 +893,17 @@ static void verify_padding(shard_reader *r, reporter *rep)
         const unsigned char *e =
             p + SHARD_HEADER_FIXED + (size_t)i * SHARD_SECTION_ENTRY;
         uint64_t off = shard_le64(e + SEC_OFFSET);
-        uint64_t end = off + shard_le64(e + SEC_SIZE);
+        uint64_t size = shard_le64(e + SEC_SIZE);
+        uint64_t end = off + size;
 
+        /* Open bounds only the kinds it knows; it skips the others. */
+        if (off > len || size > len - off) {
+            shard_errf(err, 0, "%s: section %u (%s): outside the file",
+                       r->path, i,
+                       shard_section_name(shard_le32(e + SEC_KIND)));
+            report(rep, err);
+            continue;
+        }
         for (uint64_t b = off / SHARD_ALIGN; b * SHARD_ALIGN < end; b++)
             used[b] = 1;
         for (uint64_t q = end; q < shard_align_up(end, SHARD_ALIGN) &&

@@ -130,7 +130,8 @@ $(BUILD)/examples/read_shard: examples/read_shard.c \
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libshard-reader.a \
 	    $(LDFLAGS) $(READER_LIBS)
 
-$(BUILD)/fuzz/replay: $(FUZZ_SRC) fuzz/replay.c $(BUILD)/libshard.a
+$(BUILD)/fuzz/replay: $(FUZZ_SRC) $(wildcard fuzz/*.h) fuzz/replay.c \
+                     $(BUILD)/libshard.a
 	@mkdir -p $(dir $@)
 	$(Q)for f in $(FUZZ_SRC); do \
 	    n=$$(basename $$f .c); \

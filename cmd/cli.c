@@ -152,22 +152,16 @@ static int parse_one(const cli_command *cmd, int argc, char **argv, int *i)
     return set_value(cmd, o, value);
 }
 
-int cli_parse(const cli_command *cmd, int argc, char **argv,
-              char ***operands, int *n_operands)
+static int parse_args(const cli_command *cmd, int argc, char **argv,
+                      char **operands, int *n_operands)
 {
     int only_operands = 0, rc;
 
-    *n_operands = 0;
-    *operands = calloc((size_t)argc + 1, sizeof(char *));
-    if (!*operands) {
-        cli_error("out of memory");
-        return -1;
-    }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
 
         if (only_operands || a[0] != '-' || !strcmp(a, "-")) {
-            (*operands)[(*n_operands)++] = argv[i];
+            operands[(*n_operands)++] = argv[i];
             continue;
         }
         if (!strcmp(a, "--")) {
@@ -177,7 +171,31 @@ int cli_parse(const cli_command *cmd, int argc, char **argv,
         if ((rc = parse_one(cmd, argc, argv, &i)) != 0)
             return rc;
     }
+    if (*n_operands < cmd->min_operands ||
+        (cmd->max_operands >= 0 && *n_operands > cmd->max_operands)) {
+        cli_error("%s: expected %s (see shard %s --help)", cmd->name,
+                  cmd->usage, cmd->name);
+        return -1;
+    }
     return 0;
+}
+
+int cli_parse(const cli_command *cmd, int argc, char **argv,
+              char ***operands, int *n_operands)
+{
+    int rc;
+
+    *n_operands = 0;
+    *operands = calloc((size_t)argc + 1, sizeof(char *));
+    if (!*operands) {
+        cli_error("out of memory");
+        return -1;
+    }
+    if ((rc = parse_args(cmd, argc, argv, *operands, n_operands)) != 0) {
+        free(*operands);
+        *operands = NULL;
+    }
+    return rc;
 }
 
 void cli_print_accounting(FILE *f, const shard_accounting *a)

@@ -37,6 +37,8 @@ typedef struct {
     const char *usage;   /* e.g. "INPUT... -o DIR" */
     const char *summary; /* one line */
     const cli_option *options;
+    int min_operands; /* operands the command needs */
+    int max_operands; /* at most; -1 for any number */
 } cli_command;
 
 /* Verbosity from -q / -v: 0 quiet, 1 normal, 2 verbose. */
@@ -44,9 +46,10 @@ extern int cli_verbosity;
 
 /*
  * Parses argv[1..] (argv[0] is the subcommand) against cmd->options.
- * Operands are collected into *operands (allocated; free it).  Handles
- * --help, -q and -v.  Returns 0, 1 when help was printed, or -1 after
- * printing a usage error.
+ * Operands are collected into *operands (allocated; free it on success)
+ * and their count checked against the command's bounds.  Handles --help,
+ * -q and -v.  Returns 0, 1 when help was printed, or -1 after printing a
+ * usage error; on a non-zero return *operands is already freed.
  */
 int cli_parse(const cli_command *cmd, int argc, char **argv,
               char ***operands, int *n_operands);

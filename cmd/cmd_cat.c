@@ -121,17 +121,13 @@ int cmd_cat(int argc, char **argv)
         {NULL, 0, 0, NULL, NULL, NULL},
     };
     cli_command cmd = {"cat", "DIR|SHARD [--label L] [--jsonl]",
-                       "Print records as JSON lines.", opts};
+                       "Print records as JSON lines.", opts, 1, 1};
     decoder d = {0};
     shard_dataset *ds;
     char **paths;
 
-    if ((rc = cli_parse(&cmd, argc, argv, &paths, &n)) != 0 || n != 1) {
-        if (rc == 0)
-            cli_error("cat: expected one DIR or SHARD");
-        free(paths);
+    if ((rc = cli_parse(&cmd, argc, argv, &paths, &n)) != 0)
         return rc > 0 ? EXIT_OK : EXIT_USAGE;
-    }
     if (label && (lab = shard_label_parse(label)) < 0) {
         cli_error("cat: unknown label \"%s\" (pos, neg or unl)", label);
         free(paths);

@@ -72,18 +72,16 @@ int cmd_compile(int argc, char **argv)
     };
     cli_command cmd = {"compile", "INPUT... -o DIR",
                        "Compile feedback logs (files, directories of them, "
-                       "or - for stdin) into a dataset.", opts};
+                       "or - for stdin) into a dataset.", opts, 1, -1};
     shard_accounting acct;
     char **inputs;
     int n, rc;
     double t0;
 
-    if ((rc = cli_parse(&cmd, argc, argv, &inputs, &n)) != 0) {
-        free(inputs);
+    if ((rc = cli_parse(&cmd, argc, argv, &inputs, &n)) != 0)
         return rc > 0 ? EXIT_OK : EXIT_USAGE;
-    }
-    if (!out || n == 0) {
-        cli_error("compile: %s", !out ? "missing -o DIR" : "no input");
+    if (!out) {
+        cli_error("compile: missing -o DIR");
         free(inputs);
         return EXIT_USAGE;
     }

@@ -77,16 +77,12 @@ int cmd_inspect(int argc, char **argv)
     };
     cli_command cmd = {"inspect", "DIR [--json]",
                        "Summarise a dataset: records, tokens, accounting "
-                       "and shards, from its manifest.", opts};
+                       "and shards, from its manifest.", opts, 1, 1};
     shard_manifest m;
     char **dirs;
 
-    if ((rc = cli_parse(&cmd, argc, argv, &dirs, &n)) != 0 || n != 1) {
-        if (rc == 0)
-            cli_error("inspect: expected one DIR");
-        free(dirs);
+    if ((rc = cli_parse(&cmd, argc, argv, &dirs, &n)) != 0)
         return rc > 0 ? EXIT_OK : EXIT_USAGE;
-    }
     if (shard_manifest_read(dirs[0], &m) < 0) {
         cli_error("inspect: %s", shard_last_error());
         free(dirs);

@@ -67,17 +67,13 @@ int cmd_verify(int argc, char **argv)
     cli_option opts[] = {{NULL, 0, 0, NULL, NULL, NULL}};
     cli_command cmd = {"verify", "DIR|SHARD...",
                        "Check every checksum of datasets or shard files.",
-                       opts};
+                       opts, 1, -1};
     char **paths;
     size_t shards = 0;
     int n, rc, problems = 0;
 
-    if ((rc = cli_parse(&cmd, argc, argv, &paths, &n)) != 0 || n == 0) {
-        if (rc == 0)
-            cli_error("verify: expected a DIR or SHARD");
-        free(paths);
+    if ((rc = cli_parse(&cmd, argc, argv, &paths, &n)) != 0)
         return rc > 0 ? EXIT_OK : EXIT_USAGE;
-    }
     for (int i = 0; i < n; i++) {
         struct stat st;
 

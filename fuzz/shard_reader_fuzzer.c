@@ -47,6 +47,7 @@
 #include <xxhash.h>
 #include <zstd.h>
 
+#include "fuzz_hash.h"
 #include "format.h"
 #include "shard_reader.h"
 
@@ -60,20 +61,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
         if (!(cond))                                                        \
             abort();                                                        \
     } while (0)
-
-static uint64_t mix(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * 0x100000001b3ull;
-    return h;
-}
-
-static uint64_t mix_u64(uint64_t h, uint64_t v)
-{
-    return mix(h, &v, sizeof(v));
-}
 
 /* ---- sealing ------------------------------------------------------- */
 

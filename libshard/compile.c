@@ -58,6 +58,8 @@ typedef struct {
     shard_emit emit;
     shard_tokens toks;
     shard_strbuf prompt, response;
+    shard_strbuf last_prompt;  /* the prompt text behind prompt_toks */
+    shard_tokens prompt_toks;
     char err[SHARD_ERRMAX];
 } compiler;
 
@@ -182,6 +184,36 @@ static void assign_ids(shard_emit *e)
     }
 }
 
+/*
+ * Puts the rendered prompt's tokens at the start of c->toks.  The records
+ * of one comparison share their prompt, so the last prompt's tokens are
+ * kept and reused when the text repeats.
+ */
+static int prompt_tokens(compiler *c)
+{
+    shard_tokens *p = &c->prompt_toks;
+    int rc;
+
+    if (c->prompt.len != c->last_prompt.len || !c->prompt.len ||
+        memcmp(c->prompt.p, c->last_prompt.p, c->prompt.len) != 0) {
+        shard_strbuf swap = c->last_prompt;
+
+        p->len = 0;
+        if ((rc = shard_tokenizer_encode(c->tok, c->prompt.p,
+                                         c->prompt.len, p)) < 0)
+            return rc;
+        c->last_prompt = c->prompt; /* keep the text, reuse the buffer */
+        c->prompt = swap;
+    }
+    c->toks.len = 0;
+    if (shard_grow((void **)&c->toks.ids, &c->toks.cap, p->len + 1,
+                   sizeof(*p->ids)))
+        return SHARD_ENOMEM;
+    memcpy(c->toks.ids, p->ids, p->len * sizeof(*p->ids));
+    c->toks.len = p->len;
+    return 0;
+}
+
 static int write_record(compiler *c, const emitted *r,
                         const shard_line *line, uint32_t file_index)
 {
@@ -195,9 +227,7 @@ static int write_record(compiler *c, const emitted *r,
     if (rc < 0)
         return shard_errf(c->err, rc, "template %s: %s",
                           c->opt->template_name, shard_strerror(rc));
-    c->toks.len = 0;
-    if ((rc = shard_tokenizer_encode(c->tok, c->prompt.p, c->prompt.len,
-                                     &c->toks)) < 0)
+    if ((rc = prompt_tokens(c)) < 0)
         return shard_errf(c->err, rc, "tokenizer: %s", shard_strerror(rc));
     prompt_len = (uint32_t)c->toks.len;
     if ((rc = shard_tokenizer_encode(c->tok, c->response.p,
@@ -433,7 +463,7 @@ static int finish(compiler *c)
     int rc;
 
     memset(&d, 0, sizeof(d));
-    c->acct->replaced_utf8 = c->toks.replaced;
+    c->acct->replaced_utf8 = c->toks.replaced + c->prompt_toks.replaced;
     for (int l = 0; l < SHARD_LABEL_COUNT; l++) {
         if ((rc = shard_stream_finish(c->streams[l])) < 0)
             return shard_errf(c->err, rc, "%s",
@@ -461,6 +491,8 @@ static void teardown(compiler *c)
     shard_tokens_free(&c->toks);
     shard_strbuf_free(&c->prompt);
     shard_strbuf_free(&c->response);
+    shard_strbuf_free(&c->last_prompt);
+    shard_tokens_free(&c->prompt_toks);
     free(c->examples);
     free(c->inputs);
 }

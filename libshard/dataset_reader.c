@@ -20,24 +20,20 @@
 struct shard_dataset {
     shard_reader **shards;
     uint64_t *starts; /* first dataset index of each shard, plus total */
-    size_t n;
+    size_t n, cap_shards, cap_starts;
     char err[SHARD_ERRMAX];
 };
 
 static int add_shard(shard_dataset *d, const char *path,
                      const shard_reader_options *opts)
 {
-    shard_reader **s = realloc(d->shards, (d->n + 1) * sizeof(*s));
-    uint64_t *st;
     int rc;
 
-    if (!s)
+    if (shard_grow((void **)&d->shards, &d->cap_shards, d->n + 1,
+                   sizeof(*d->shards)) ||
+        shard_grow((void **)&d->starts, &d->cap_starts, d->n + 2,
+                   sizeof(*d->starts)))
         return SHARD_ENOMEM;
-    d->shards = s;
-    st = realloc(d->starts, (d->n + 2) * sizeof(*st));
-    if (!st)
-        return SHARD_ENOMEM;
-    d->starts = st;
     if (d->n == 0)
         d->starts[0] = 0;
     if ((rc = shard_reader_open(&d->shards[d->n], path, opts)) < 0)

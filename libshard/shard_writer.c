@@ -32,19 +32,7 @@ typedef struct {
 
 static int bytes_reserve(bytes *b, size_t extra)
 {
-    size_t need = b->len + extra, cap = b->cap ? b->cap : 4096;
-    unsigned char *p;
-
-    if (need <= b->cap)
-        return 0;
-    while (cap < need)
-        cap *= 2;
-    p = realloc(b->p, cap);
-    if (!p)
-        return SHARD_ENOMEM;
-    b->p = p;
-    b->cap = cap;
-    return 0;
+    return shard_grow((void **)&b->p, &b->cap, b->len + extra, 1);
 }
 
 static int bytes_append(bytes *b, const void *src, size_t n)
@@ -94,6 +82,7 @@ struct shard_stream {
     framed tok, text;
     uint64_t records, tokens;
     bytes col[SHARD_SEC_TEXT + 1]; /* by section kind; columns only */
+    bytes scratch; /* one record's narrowed tokens or encoded text */
     uint64_t seq;
 
     shard_file_info *files;
@@ -648,43 +637,32 @@ static int check_record(shard_stream *s, const shard_record_in *r)
 
 static int add_tokens(shard_stream *s, const shard_record_in *r)
 {
-    uint16_t small[512];
-    int rc;
+    uint16_t *narrow;
 
     if (s->dtype == 4)
         return framed_add(s, &s->tok, &s->out, r->tokens, r->n_tokens * 4);
-    if (r->n_tokens <= 512) {
-        for (size_t i = 0; i < r->n_tokens; i++)
-            small[i] = (uint16_t)r->tokens[i];
-        return framed_add(s, &s->tok, &s->out, small, r->n_tokens * 2);
-    }
-
-    uint16_t *narrow = malloc(r->n_tokens * 2);
-    if (!narrow)
+    s->scratch.len = 0;
+    if (bytes_reserve(&s->scratch, r->n_tokens * 2 + 2)) /* never NULL */
         return SHARD_ENOMEM;
+    narrow = (uint16_t *)s->scratch.p;
     for (size_t i = 0; i < r->n_tokens; i++)
         narrow[i] = (uint16_t)r->tokens[i];
-    rc = framed_add(s, &s->tok, &s->out, narrow, r->n_tokens * 2);
-    free(narrow);
-    return rc;
+    return framed_add(s, &s->tok, &s->out, narrow, r->n_tokens * 2);
 }
 
 static int add_text(shard_stream *s, const shard_record_in *r)
 {
     size_t n = shard_text_encoded_size(r->messages, r->n_messages);
-    unsigned char *buf = malloc(n ? n : 1);
+    bytes *c = &s->col[SHARD_SEC_TEXT_OFFSETS];
     uint64_t end;
     int rc;
 
-    if (!buf)
+    s->scratch.len = 0;
+    if (bytes_reserve(&s->scratch, n))
         return SHARD_ENOMEM;
-    shard_text_encode(buf, r->messages, r->n_messages);
-    rc = framed_add(s, &s->text, &s->text_out, buf, n);
-    free(buf);
-    if (rc < 0)
+    shard_text_encode(s->scratch.p, r->messages, r->n_messages);
+    if ((rc = framed_add(s, &s->text, &s->text_out, s->scratch.p, n)) < 0)
         return rc;
-
-    bytes *c = &s->col[SHARD_SEC_TEXT_OFFSETS];
     end = shard_le64(c->p + c->len - 8) + n;
     return bytes_append(c, &end, 8);
 }
@@ -761,6 +739,7 @@ void shard_stream_free(shard_stream *s)
     framed_free(&s->text);
     for (size_t i = 0; i < sizeof(s->col) / sizeof(s->col[0]); i++)
         free(s->col[i].p);
+    free(s->scratch.p);
     free(s->files);
     free(s);
 }

@@ -19,17 +19,8 @@ const char *const shard_template_names[] = {"none", "hh", NULL};
 
 int shard_strbuf_append(shard_strbuf *b, const char *s, size_t n)
 {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        char *p;
-
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        if (!(p = realloc(b->p, cap)))
-            return SHARD_ENOMEM;
-        b->p = p;
-        b->cap = cap;
-    }
+    if (shard_grow((void **)&b->p, &b->cap, b->len + n + 1, 1))
+        return SHARD_ENOMEM;
     memcpy(b->p + b->len, s, n);
     b->len += n;
     b->p[b->len] = '\0';

@@ -1,28 +1,38 @@
 /*
  * dataset_reader.c - a dataset directory (or one shard) as a single
- * sequence of records.
+ * sequence of records, through the manifest's list of shards.
  *
  * The directory is complete only when manifest.json exists: the writer
- * publishes it last.  Shards are found by listing each label's stream
- * directory for files named NNNNN.shard, numbered from 00000 without gaps;
- * temporary files (dot names) are never read.
+ * publishes it last.  The files read are exactly those the manifest lists;
+ * each must hold the records and carry the header checksum its entry says,
+ * so a shard replaced or left over from another compile is refused.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
-#include "internal.h"
-#include "shard_reader.h"
+#include "dataset_internal.h"
 
-struct shard_dataset {
-    shard_reader **shards;
-    uint64_t *starts; /* first dataset index of each shard, plus total */
-    size_t n, cap_shards, cap_starts;
-    char err[SHARD_ERRMAX];
-};
+int shard_select_parse(const char *name, unsigned *select)
+{
+    static const struct {
+        const char *name;
+        unsigned mask;
+    } names[] = {
+        {"pos", SHARD_SELECT_POS},   {"neg", SHARD_SELECT_NEG},
+        {"unl", SHARD_SELECT_UNL},   {"both", SHARD_SELECT_BOTH},
+        {"all", SHARD_SELECT_ALL},   {"pairs", SHARD_SELECT_PAIRS},
+    };
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (!strcmp(name, names[i].name)) {
+            *select = names[i].mask;
+            return 0;
+        }
+    return SHARD_EINVAL;
+}
 
 static int add_shard(shard_dataset *d, const char *path,
                      const shard_reader_options *opts)
@@ -33,7 +43,7 @@ static int add_shard(shard_dataset *d, const char *path,
                    sizeof(*d->shards)) ||
         shard_grow((void **)&d->starts, &d->cap_starts, d->n + 2,
                    sizeof(*d->starts)))
-        return SHARD_ENOMEM;
+        return shard_errf(d->err, SHARD_ENOMEM, "out of memory");
     if (d->n == 0)
         d->starts[0] = 0;
     if ((rc = shard_reader_open(&d->shards[d->n], path, opts)) < 0)
@@ -44,64 +54,204 @@ static int add_shard(shard_dataset *d, const char *path,
     return 0;
 }
 
-/* Opens DIR/<label>/00000.shard, 00001.shard, ... until one is missing. */
+/* Opens the listed shards of one label, checking each against its entry. */
 static int add_stream(shard_dataset *d, const char *dir, int label,
+                      const shard_manifest_entry *list, size_t n,
                       const shard_reader_options *opts)
 {
-    char path[4200];
+    char path[4400];
     int rc;
 
-    for (unsigned seq = 0;; seq++) {
-        snprintf(path, sizeof(path), "%s/%s/%05u.shard", dir,
-                 shard_label_name(label), seq);
-        if (access(path, F_OK) != 0)
-            return 0;
+    for (size_t i = 0; i < n; i++) {
+        const shard_manifest_entry *e = &list[i];
+        const shard_info *in;
+
+        if (e->label != label)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->path);
         if ((rc = add_shard(d, path, opts)) < 0)
             return rc;
+        in = shard_reader_info(d->shards[d->n - 1]);
+        if (in->records != e->records || in->checksum != e->checksum)
+            return shard_errf(d->err, SHARD_ECORRUPT,
+                              "%s: does not match manifest.json (%llu "
+                              "records, checksum %016llx; listed %llu, "
+                              "%016llx)", path,
+                              (unsigned long long)in->records,
+                              (unsigned long long)in->checksum,
+                              (unsigned long long)e->records,
+                              (unsigned long long)e->checksum);
     }
+    return 0;
 }
 
-int shard_dataset_open(shard_dataset **out, const char *path, int label,
+static int add_streams(shard_dataset *d, const char *dir,
                        const shard_reader_options *opts)
 {
     static const int order[] = {SHARD_LABEL_POS, SHARD_LABEL_NEG,
                                 SHARD_LABEL_UNL};
+    shard_manifest_entry *list;
+    size_t n;
+    int rc;
+
+    if ((rc = shard_manifest_list(dir, &list, &n, d->err)) < 0)
+        return rc;
+    for (size_t i = 0; rc == 0 && i < 3; i++)
+        if (d->select & (1u << order[i]))
+            rc = add_stream(d, dir, order[i], list, n, opts);
+    free(list);
+    return rc;
+}
+
+/* Open addressing on pair ids: slot of `id`, or of the empty slot. */
+static size_t pair_slot(const uint64_t (*table)[2], size_t mask,
+                        uint64_t id)
+{
+    size_t h = (size_t)((id * 0x9e3779b97f4a7c15ull) >> 17) & mask;
+
+    while (table[h][0] && table[h][0] != id)
+        h = (h + 1) & mask;
+    return h;
+}
+
+/* Calls fn(d, ctx, dataset index, pair id) for each record of `label`. */
+static void each_paired(shard_dataset *d, int label,
+                        void (*fn)(shard_dataset *, void *, uint64_t,
+                                   uint64_t),
+                        void *ctx)
+{
+    for (size_t k = 0; k < d->n; k++) {
+        size_t count, width;
+        const uint64_t *ids = shard_reader_column(
+            d->shards[k], SHARD_COL_PAIR_ID, &count, &width);
+        const uint8_t *labels = shard_reader_column(
+            d->shards[k], SHARD_COL_LABEL, &count, &width);
+
+        for (size_t i = 0; ids && labels && i < count; i++)
+            if (ids[i] && labels[i] == label)
+                fn(d, ctx, d->starts[k] + i, ids[i]);
+    }
+}
+
+typedef struct {
+    uint64_t (*table)[2]; /* pair id, neg dataset index + 1 */
+    size_t mask;
+} pair_table;
+
+static void note_neg(shard_dataset *d, void *ctx, uint64_t i, uint64_t id)
+{
+    pair_table *t = ctx;
+    size_t h = pair_slot((const uint64_t (*)[2])t->table, t->mask, id);
+
+    if (!t->table[h][0]) { /* the first neg of an id is its partner */
+        t->table[h][0] = id;
+        t->table[h][1] = i + 1;
+    }
+}
+
+static void join_pos(shard_dataset *d, void *ctx, uint64_t i, uint64_t id)
+{
+    pair_table *t = ctx;
+    size_t h = pair_slot((const uint64_t (*)[2])t->table, t->mask, id);
+
+    if (t->table[h][0]) {
+        d->pairs[d->n_pairs][0] = i;
+        d->pairs[d->n_pairs][1] = t->table[h][1] - 1;
+        d->n_pairs++;
+    }
+}
+
+/*
+ * Joins pos and neg records on pair_id, from the mapped columns: every
+ * pos record whose id some neg record carries makes one pair, in pos
+ * order.  Linear in the records.
+ */
+static int join_pairs(shard_dataset *d)
+{
+    uint64_t total = shard_dataset_count(d);
+    pair_table t;
+    size_t size = 16;
+
+    while (size < 2 * total)
+        size *= 2;
+    t.table = calloc(size, sizeof(*t.table));
+    t.mask = size - 1;
+    d->pairs = calloc(total + 1, sizeof(*d->pairs));
+    if (!t.table || !d->pairs) {
+        free(t.table);
+        return shard_errf(d->err, SHARD_ENOMEM, "out of memory");
+    }
+    each_paired(d, SHARD_LABEL_NEG, note_neg, &t);
+    each_paired(d, SHARD_LABEL_POS, join_pos, &t);
+    free(t.table);
+    return 0;
+}
+
+int shard_dataset_open_with(shard_dataset **out, const char *path,
+                            const shard_dataset_options *o)
+{
+    shard_dataset_options def = SHARD_DATASET_OPTIONS_INIT;
+    shard_reader_options ropts = SHARD_READER_OPTIONS_INIT;
     shard_dataset *d;
     struct stat st;
-    char manifest[4200];
     int rc = 0;
 
     *out = NULL;
+    if (!o)
+        o = &def;
+    if (o->version != SHARD_DATASET_OPTIONS_VERSION)
+        return shard_set_last_error(SHARD_EINVAL,
+                                    "dataset options: unknown version");
     if (stat(path, &st) != 0)
         return shard_set_last_error(errno == ENOENT ? SHARD_ENOTFOUND
                                                     : SHARD_EIO,
                                     "%s: %s", path, strerror(errno));
     if (!(d = calloc(1, sizeof(*d))))
         return shard_set_last_error(SHARD_ENOMEM, "out of memory");
+    d->select = o->select ? o->select : SHARD_SELECT_ALL;
+    if (d->select & SHARD_SELECT_PAIRS)
+        d->select = SHARD_SELECT_PAIRS | SHARD_SELECT_BOTH;
+    ropts.cache_bytes = o->cache_bytes;
 
-    if (!S_ISDIR(st.st_mode)) {
-        rc = add_shard(d, path, opts);
-    } else {
-        snprintf(manifest, sizeof(manifest), "%s/manifest.json", path);
-        if (access(manifest, F_OK) != 0)
-            rc = shard_errf(d->err, SHARD_ENOTFOUND,
-                            "%s: no manifest.json: not a complete dataset",
-                            path);
-        for (size_t i = 0; rc == 0 && i < 3; i++)
-            if (label < 0 || label == order[i])
-                rc = add_stream(d, path, order[i], opts);
-    }
+    if (!S_ISDIR(st.st_mode))
+        rc = add_shard(d, path, &ropts);
+    else
+        rc = add_streams(d, path, &ropts);
+    if (rc == 0 && d->n == 0 &&
+        !(d->starts = calloc(1, sizeof(*d->starts))))
+        rc = shard_errf(d->err, SHARD_ENOMEM, "out of memory");
+    if (rc == 0 && (d->select & SHARD_SELECT_PAIRS))
+        rc = join_pairs(d);
     if (rc < 0) {
         shard_copy_last_error(d->err[0] ? d->err : shard_strerror(rc));
         shard_dataset_close(d);
         return rc;
     }
-    if (d->n == 0 && !(d->starts = calloc(1, sizeof(*d->starts)))) {
-        shard_dataset_close(d);
-        return shard_set_last_error(SHARD_ENOMEM, "out of memory");
-    }
     *out = d;
     return 0;
+}
+
+int shard_dataset_open(shard_dataset **out, const char *path, int label,
+                       const shard_reader_options *opts)
+{
+    shard_dataset_options o = SHARD_DATASET_OPTIONS_INIT;
+
+    if (label >= SHARD_LABEL_COUNT) {
+        *out = NULL;
+        return shard_set_last_error(SHARD_EINVAL, "label %d unknown",
+                                    label);
+    }
+    if (label >= 0)
+        o.select = 1u << label;
+    if (opts) {
+        if (opts->version != SHARD_READER_OPTIONS_VERSION) {
+            *out = NULL;
+            return shard_set_last_error(SHARD_EINVAL,
+                                        "reader options: unknown version");
+        }
+        o.cache_bytes = opts->cache_bytes;
+    }
+    return shard_dataset_open_with(out, path, &o);
 }
 
 void shard_dataset_close(shard_dataset *d)
@@ -112,6 +262,7 @@ void shard_dataset_close(shard_dataset *d)
         shard_reader_close(d->shards[i]);
     free(d->shards);
     free(d->starts);
+    free(d->pairs);
     free(d);
 }
 
@@ -130,14 +281,44 @@ shard_reader *shard_dataset_shard(const shard_dataset *d, size_t k)
     return k < d->n ? d->shards[k] : NULL;
 }
 
+uint64_t shard_dataset_shard_start(const shard_dataset *d, size_t k)
+{
+    return d->starts[k < d->n ? k : d->n];
+}
+
+unsigned shard_dataset_select(const shard_dataset *d)
+{
+    return d->select;
+}
+
 const char *shard_dataset_errmsg(const shard_dataset *d)
 {
     return d->err;
 }
 
+uint64_t shard_dataset_pairs(const shard_dataset *d)
+{
+    return d->n_pairs;
+}
+
+int shard_dataset_pair(const shard_dataset *d, uint64_t j, uint64_t *pos,
+                       uint64_t *neg)
+{
+    if (j >= d->n_pairs)
+        return SHARD_EINVAL;
+    *pos = d->pairs[j][0];
+    *neg = d->pairs[j][1];
+    return 0;
+}
+
+size_t shard_dataset_locate(const shard_dataset *d, uint64_t i)
+{
+    return shard_last_at_most(d->starts, d->n, i);
+}
+
 int shard_dataset_get(shard_dataset *d, uint64_t i, shard_record *rec)
 {
-    size_t lo = 0, hi = d->n;
+    size_t k;
     int rc;
 
     memset(rec, 0, sizeof(*rec));
@@ -146,16 +327,9 @@ int shard_dataset_get(shard_dataset *d, uint64_t i, shard_record *rec)
                           "record %llu out of range (%llu records)",
                           (unsigned long long)i,
                           (unsigned long long)shard_dataset_count(d));
-    while (hi - lo > 1) {
-        size_t mid = lo + (hi - lo) / 2;
-
-        if (d->starts[mid] <= i)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    rc = shard_reader_get(d->shards[lo], i - d->starts[lo], rec);
+    k = shard_dataset_locate(d, i);
+    rc = shard_reader_get(d->shards[k], i - d->starts[k], rec);
     if (rc < 0)
-        shard_errf(d->err, rc, "%s", shard_reader_errmsg(d->shards[lo]));
+        shard_errf(d->err, rc, "%s", shard_reader_errmsg(d->shards[k]));
     return rc;
 }

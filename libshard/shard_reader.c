@@ -267,11 +267,78 @@ static void fill_columns(const shard_reader *r, uint64_t i, shard_record *rec)
     rec->flags = COL(r, SHARD_SEC_FLAGS, uint32_t)[i];
 }
 
-int shard_reader_get(shard_reader *r, uint64_t i, shard_record *rec)
+uint64_t shard_reader_frames(const shard_reader *r)
+{
+    return r->tok.n;
+}
+
+void shard_reader_frame_span(const shard_reader *r, uint64_t k,
+                             uint64_t *first, uint64_t *count)
+{
+    *first = frame_field(&r->tok, k, FRM_FIRST);
+    *count = frame_field(&r->tok, k, FRM_COUNT);
+}
+
+uint64_t shard_reader_frame_of(const shard_reader *r, uint64_t i)
+{
+    return frame_of(&r->tok, i);
+}
+
+int shard_reader_frame(shard_reader *r, uint64_t k, shard_frame *out)
 {
     const frameset *f = &r->tok;
-    uint64_t k, first, rel;
     shard_buf *b;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (k >= f->n)
+        return shard_errf(r->err, SHARD_EINVAL,
+                          "%s: frame %llu out of range (%llu frames)",
+                          r->path, (unsigned long long)k,
+                          (unsigned long long)f->n);
+    if (f->codec == 0) {
+        if ((rc = frame_check_raw(r, k)) < 0)
+            return rc;
+        out->data = f->data + frame_field(f, k, FRM_OFFSET);
+        out->ref = buf_ref(r->map);
+    } else {
+        if ((rc = frame_get(r, k, &b)) < 0)
+            return rc;
+        out->data = b->base;
+        out->ref = b;
+    }
+    out->index = k;
+    shard_reader_frame_span(r, k, &out->first, &out->count);
+    return 0;
+}
+
+int shard_reader_frame_record(const shard_reader *r, const shard_frame *fr,
+                              uint64_t i, shard_record *rec)
+{
+    const frameset *f = &r->tok;
+
+    memset(rec, 0, sizeof(*rec));
+    if (!fr->ref || i < fr->first || i - fr->first >= fr->count)
+        return SHARD_EINVAL;
+    fill_columns(r, i, rec);
+    rec->tokens = fr->data + (f->offsets[i] - f->offsets[fr->first]) *
+                                 f->unit;
+    rec->ref = buf_ref(fr->ref);
+    return 0;
+}
+
+void shard_frame_release(shard_frame *f)
+{
+    if (!f)
+        return;
+    buf_unref(f->ref);
+    f->ref = NULL;
+    f->data = NULL;
+}
+
+int shard_reader_get(shard_reader *r, uint64_t i, shard_record *rec)
+{
+    shard_frame fr;
     int rc;
 
     memset(rec, 0, sizeof(*rec));
@@ -280,23 +347,11 @@ int shard_reader_get(shard_reader *r, uint64_t i, shard_record *rec)
                           "%s: record %llu out of range (%llu records)",
                           r->path, (unsigned long long)i,
                           (unsigned long long)r->info.records);
-    fill_columns(r, i, rec);
-
-    k = frame_of(f, i);
-    first = frame_field(f, k, FRM_FIRST);
-    rel = (f->offsets[i] - f->offsets[first]) * f->unit;
-    if (f->codec == 0) {
-        if ((rc = frame_check_raw(r, k)) < 0)
-            return rc;
-        rec->tokens = f->data + frame_field(f, k, FRM_OFFSET) + rel;
-        rec->ref = buf_ref(r->map);
-        return 0;
-    }
-    if ((rc = frame_get(r, k, &b)) < 0)
+    if ((rc = shard_reader_frame(r, frame_of(&r->tok, i), &fr)) < 0)
         return rc;
-    rec->tokens = (const unsigned char *)b->base + rel;
-    rec->ref = b;
-    return 0;
+    rc = shard_reader_frame_record(r, &fr, i, rec);
+    shard_frame_release(&fr);
+    return rc;
 }
 
 /* ---- opening and validation ---------------------------------------- */

@@ -111,6 +111,45 @@ const char *shard_reader_errmsg(const shard_reader *r);
 int shard_reader_get(shard_reader *r, uint64_t i, shard_record *rec);
 
 /*
+ * Frames, the unit of decompression.  Token frame k holds records
+ * [first, first + count) of its shard; holding a shard_frame keeps its
+ * decoded bytes alive and lets every record of it be read without going
+ * through the frame cache again, so a caller that walks a frame's records
+ * decodes it once whatever the cache budget.
+ */
+typedef struct {
+    uint64_t index;            /* frame number within the shard */
+    uint64_t first, count;     /* its records */
+    const unsigned char *data; /* its decoded tokens */
+    shard_buf *ref;            /* keeps `data` alive */
+} shard_frame;
+
+/* Number of token frames; records per frame.  Cannot fail (k < frames). */
+uint64_t shard_reader_frames(const shard_reader *r);
+void shard_reader_frame_span(const shard_reader *r, uint64_t k,
+                             uint64_t *first, uint64_t *count);
+/* The frame holding record i (i < records).  Cannot fail. */
+uint64_t shard_reader_frame_of(const shard_reader *r, uint64_t i);
+
+/*
+ * Decodes (or finds in the cache) frame k and checks its checksum.
+ * Returns 0, SHARD_EINVAL or SHARD_ECORRUPT; release with
+ * shard_frame_release().  Thread-safe.
+ */
+int shard_reader_frame(shard_reader *r, uint64_t k, shard_frame *out);
+
+/*
+ * Fills *rec with record i of the held frame f (first <= i < first +
+ * count), taking a reference of its own.  SHARD_EINVAL when i is outside
+ * the frame.  No decoding, no lock.
+ */
+int shard_reader_frame_record(const shard_reader *r, const shard_frame *f,
+                              uint64_t i, shard_record *rec);
+
+/* Drops the frame's reference.  Safe on a zeroed or released frame. */
+void shard_frame_release(shard_frame *f);
+
+/*
  * A column as an array of `count` elements of `width` bytes, pointing into
  * the mapping (valid while the reader is open).  `kind` is a section kind
  * of docs/FORMAT.md (SHARD_COL_*).  Returns NULL when the shard lacks it.
@@ -156,24 +195,187 @@ typedef void (*shard_report_fn)(void *ctx, const char *message);
 int shard_verify_file(const char *path, shard_report_fn report, void *ctx);
 
 /*
- * A dataset: the directory a compile writes (pos/, neg/, unl/ shard
- * streams and manifest.json, whose presence marks a complete dataset), or
- * a single shard file.  Records are numbered across shards: pos first,
- * then neg, then unl, each stream in file order.
+ * A dataset: the directory a compile writes, or a single shard file.  A
+ * directory is opened through DIR/manifest.json (written last, so its
+ * presence marks a complete dataset): its "shards" list names the files,
+ * and each file's record count and header checksum must match its entry.
+ * Records are numbered across the selected streams: pos first, then neg,
+ * then unl, each stream in manifest order.
  */
 typedef struct shard_dataset shard_dataset;
 
-/* Opens a dataset; `label` limits it to one stream (-1 for all). */
+/* Streams a dataset keeps, as a mask; PAIRS iterates (pos, neg) pairs. */
+#define SHARD_SELECT_UNL (1u << SHARD_LABEL_UNL)
+#define SHARD_SELECT_POS (1u << SHARD_LABEL_POS)
+#define SHARD_SELECT_NEG (1u << SHARD_LABEL_NEG)
+#define SHARD_SELECT_BOTH (SHARD_SELECT_POS | SHARD_SELECT_NEG)
+#define SHARD_SELECT_ALL (SHARD_SELECT_BOTH | SHARD_SELECT_UNL)
+#define SHARD_SELECT_PAIRS (1u << 8)
+
+/*
+ * Parses "pos", "neg", "unl", "both" (pos and neg), "all" or "pairs" into
+ * a SHARD_SELECT_* mask.  Returns 0 or SHARD_EINVAL.
+ */
+int shard_select_parse(const char *name, unsigned *select);
+
+typedef struct {
+    int version;          /* SHARD_DATASET_OPTIONS_VERSION */
+    unsigned select;      /* SHARD_SELECT_* mask; 0 means all */
+    uint64_t cache_bytes; /* decompressed frames kept per shard */
+} shard_dataset_options;
+
+#define SHARD_DATASET_OPTIONS_VERSION 1
+#define SHARD_DATASET_OPTIONS_INIT \
+    {SHARD_DATASET_OPTIONS_VERSION, SHARD_SELECT_ALL, 64ull << 20}
+
+/*
+ * Opens a dataset with the streams `o` selects (`o` may be NULL: all).
+ * With SHARD_SELECT_PAIRS the pos and neg streams are opened and every
+ * pos record is joined to the neg record of the same non-zero pair_id;
+ * records without a partner are left out of the pairs (but still count
+ * in shard_dataset_count).  On failure *out is NULL and
+ * shard_last_error() says why: a missing manifest, a listed shard that is
+ * missing, damaged or does not match its entry.
+ */
+int shard_dataset_open_with(shard_dataset **out, const char *path,
+                            const shard_dataset_options *o);
+
+/* The same with one label (-1 for all streams). */
 int shard_dataset_open(shard_dataset **out, const char *path, int label,
                        const shard_reader_options *opts);
 void shard_dataset_close(shard_dataset *d);
 uint64_t shard_dataset_count(const shard_dataset *d);
 size_t shard_dataset_shards(const shard_dataset *d);
 shard_reader *shard_dataset_shard(const shard_dataset *d, size_t k);
+/* Dataset index of shard k's first record (k <= shards).  Cannot fail. */
+uint64_t shard_dataset_shard_start(const shard_dataset *d, size_t k);
+unsigned shard_dataset_select(const shard_dataset *d);
 const char *shard_dataset_errmsg(const shard_dataset *d);
 
 /* Record i of the dataset; see shard_reader_get. */
 int shard_dataset_get(shard_dataset *d, uint64_t i, shard_record *rec);
+
+/*
+ * Pairs (SHARD_SELECT_PAIRS only; 0 otherwise), in order of their pos
+ * record.  Pair j is the dataset indexes of its pos and its neg record.
+ */
+uint64_t shard_dataset_pairs(const shard_dataset *d);
+int shard_dataset_pair(const shard_dataset *d, uint64_t j, uint64_t *pos,
+                       uint64_t *neg);
+
+/*
+ * A loader: one pass (epoch) over a dataset's records in a deterministic
+ * order, restricted to one partition, resumable from a small state.
+ *
+ * Units.  A unit is a record, or a pair with SHARD_SELECT_PAIRS (yielded
+ * as two records, pos then neg).  Units are grouped by the token frame of
+ * their (pos) record.
+ *
+ * Order.  Without shuffle, dataset order.  With shuffle, for each epoch
+ * the frames are permuted from (seed, epoch); consecutive runs of
+ * `window` permuted frames form windows, and the units of a window are
+ * permuted from (seed, epoch, window).  The loader holds a window's frames
+ * while it yields their records, so each frame is decoded once per pass
+ * (the neg side of pairs goes through the frame cache instead).
+ *
+ * Partitions.  The epoch's order is cut into world × workers contiguous
+ * ranges, partition rank × workers + worker taking the
+ * [p·U/P, (p+1)·U/P) one of U units: they are disjoint, cover every unit,
+ * and differ in size by at most one.  Contiguous ranges keep each
+ * partition on its own frames.
+ *
+ * State.  (seed, epoch, position), position counting records yielded in
+ * this partition's epoch.  shard_loader_seek() to a state taken from a
+ * loader with the same dataset and options resumes with exactly the
+ * records an unbroken run would have given next, at the cost of computing
+ * the epoch's frame order (linear in frames) and one window's order:
+ * no record before the position is read.
+ *
+ * Read-ahead.  With `readahead`, a background thread decodes the next
+ * window's frames while the current one is consumed.
+ *
+ * A loader is used from one thread at a time.  Records it returns stay
+ * valid until released, after the loader and dataset are closed too.
+ */
+typedef struct shard_loader shard_loader;
+
+typedef struct {
+    uint64_t seed;
+    uint64_t epoch;
+    uint64_t position;
+} shard_loader_state;
+
+typedef struct {
+    int version;        /* SHARD_LOADER_OPTIONS_VERSION */
+    int shuffle;        /* 0: dataset order */
+    uint64_t seed;
+    uint32_t window;    /* frames shuffled together; 8 */
+    uint32_t rank, world;       /* 0, 1 */
+    uint32_t worker, workers;   /* 0, 1 */
+    int readahead;      /* 1: decode the next window on a thread */
+} shard_loader_options;
+
+#define SHARD_LOADER_OPTIONS_VERSION 1
+#define SHARD_LOADER_OPTIONS_INIT \
+    {SHARD_LOADER_OPTIONS_VERSION, 0, 0, 8, 0, 1, 0, 1, 0}
+
+/*
+ * Opens a loader at (seed, epoch 0, position 0).  The dataset must stay
+ * open while the loader is.  SHARD_EINVAL for rank >= world, worker >=
+ * workers or a zero window; *out is NULL on failure.
+ */
+int shard_loader_open(shard_loader **out, shard_dataset *d,
+                      const shard_loader_options *o);
+void shard_loader_close(shard_loader *l);
+
+/* Records this partition yields per epoch (2 per pair).  Cannot fail. */
+uint64_t shard_loader_records(const shard_loader *l);
+
+/*
+ * The next record of the epoch into *rec (release it).  Returns 1, 0 at
+ * the end of the epoch (then shard_loader_seek to the next epoch), or a
+ * negative code with the message in shard_loader_errmsg(); the position
+ * does not move on failure.
+ */
+int shard_loader_next(shard_loader *l, shard_record *rec);
+
+/* The current state.  Cannot fail. */
+void shard_loader_state_get(const shard_loader *l, shard_loader_state *st);
+
+/*
+ * Moves to a state (any epoch; a position up to shard_loader_records).
+ * Returns 0, SHARD_EINVAL for a position past the end, or SHARD_ENOMEM.
+ */
+int shard_loader_seek(shard_loader *l, const shard_loader_state *st);
+
+/*
+ * A batch: records packed one after the other into caller buffers.
+ * Fill the buffer fields; shard_loader_batch sets the result fields.
+ */
+typedef struct {
+    uint32_t *tokens;      /* max_tokens ids, packed */
+    uint8_t *loss_mask;    /* max_tokens: 0 prompt, 1 response; or NULL */
+    size_t max_tokens;
+    uint32_t *lengths;     /* max_records: tokens of each record */
+    uint32_t *prompt_lens; /* max_records, or NULL */
+    uint8_t *labels;       /* max_records, or NULL */
+    size_t max_records;
+    size_t n_records;      /* result: records packed */
+    size_t n_tokens;       /* result: tokens packed */
+    size_t truncated;      /* result: tokens cut from an oversized record */
+} shard_batch;
+
+/*
+ * Packs the next records into b until max_records or until the next
+ * record would not fit in max_tokens.  A record longer than max_tokens
+ * alone is cut to max_tokens (its tail counted in `truncated`) so the
+ * loader always advances.  Returns 0 (n_records is 0 only at the end of
+ * the epoch) or a negative code; records packed before a failure stay
+ * packed and counted.
+ */
+int shard_loader_batch(shard_loader *l, shard_batch *b);
+
+const char *shard_loader_errmsg(const shard_loader *l);
 
 #ifdef __cplusplus
 }

@@ -135,6 +135,7 @@ static void read_all(const char *dir, uint64_t n, uint32_t vocab)
     shard_dataset_close(d);
 }
 
+/* Publishes the neg stream's files as a dataset (FORMAT.md). */
 static void touch_manifest(const char *dir)
 {
     char p[600];
@@ -143,7 +144,21 @@ static void touch_manifest(const char *dir)
     snprintf(p, sizeof(p), "%s/manifest.json", dir);
     f = fopen(p, "w");
     CHECK(f != NULL);
-    fputs("{}\n", f);
+    fputs("{\"shards\": [", f);
+    for (unsigned seq = 0;; seq++) {
+        shard_reader *r;
+
+        snprintf(p, sizeof(p), "%s/neg/%05u.shard", dir, seq);
+        if (shard_reader_open(&r, p, NULL) != 0)
+            break;
+        fprintf(f, "%s{\"path\": \"neg/%05u.shard\", \"label\": \"neg\", "
+                "\"records\": %llu, \"checksum\": \"%016llx\"}",
+                seq ? ", " : "", seq,
+                (unsigned long long)shard_reader_count(r),
+                (unsigned long long)shard_reader_info(r)->checksum);
+        shard_reader_close(r);
+    }
+    fputs("]}\n", f);
     fclose(f);
 }
 

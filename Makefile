@@ -34,7 +34,8 @@ DEB_TEST := zstd
 
 # The reader side: libc, zstd and xxHash only (see DESIGN.md, section 3).
 READER_SRC := libshard/common.c libshard/shard_reader.c \
-              libshard/dataset_reader.c
+              libshard/dataset_reader.c libshard/dataset_manifest.c \
+              libshard/dataset_loader.c
 READER_LIBS := -lzstd -lxxhash -lpthread
 
 # The compiler side.

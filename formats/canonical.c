@@ -116,4 +116,6 @@ const shard_format shard_format_canonical = {
     "{context|prompt, response, label, reward?, id?} records",
     canonical_detect,
     canonical_map,
+    NULL,
+    NULL,
 };

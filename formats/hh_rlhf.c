@@ -134,4 +134,6 @@ const shard_format shard_format_hh_rlhf = {
     "{chosen, rejected} Human/Assistant transcripts (Anthropic HH-RLHF)",
     hh_detect,
     hh_map,
+    NULL,
+    NULL,
 };

@@ -22,6 +22,7 @@
 #include "internal.h"
 #include "json.h"
 #include "schema.h"
+#include "shard_pairs.h"
 #include "shard_tokenizer.h"
 
 typedef struct {
@@ -32,11 +33,30 @@ typedef struct {
     uint64_t prompt_id, record_id, pair_id;
 } emitted;
 
+typedef struct {
+    size_t chosen, rejected; /* indices into recs */
+} emitted_pair;
+
+/* Storage for text schemas build; blocks are kept from row to row. */
+typedef struct text_block {
+    struct text_block *next;
+    size_t used, cap;
+    char data[];
+} text_block;
+
 struct shard_emit {
     emitted *recs;
     size_t n, cap;
     shard_message *msgs;
     size_t n_msgs, cap_msgs;
+    emitted_pair *pairs;
+    size_t n_pairs, cap_pairs;
+    const char *rules[SHARD_MAX_RULES]; /* rules this row used */
+    size_t n_rules;
+    text_block *text;
+    shard_msgs scratch[SHARD_SCRATCH_LISTS];
+    shard_json_parser *sub; /* for JSON embedded in strings */
+    const void *state;
     shard_reason reason;
     char msg[SHARD_ERRMAX];
 };
@@ -46,6 +66,7 @@ typedef struct {
     const char *outdir;
     shard_tokenizer *tok;
     shard_tokenizer_info tok_info;
+    shard_template *tpl;
     shard_json_parser *json;
     shard_stream *streams[SHARD_LABEL_COUNT];
     shard_accounting *acct;
@@ -54,7 +75,12 @@ typedef struct {
     size_t n_inputs;
     const shard_format *fixed;  /* from --format, or NULL for auto */
     const shard_format *format; /* in force for the current input */
+    void *fixed_state;          /* what fixed->prepare made */
+    uint32_t member;            /* file or member the format is for */
     const char *schema;         /* what the manifest reports */
+    const char *rules[SHARD_MAX_RULES];
+    size_t n_rules;
+    shard_pairs_writer *pairs;
     shard_emit emit;
     shard_tokens toks;
     shard_strbuf prompt, response;
@@ -100,6 +126,127 @@ int shard_emit_record(shard_emit *e, const shard_message *msgs, size_t n,
                                 pair_side, 0, 0, 0};
     e->n_msgs += n;
     return 0;
+}
+
+int shard_emit_pair(shard_emit *e, size_t chosen, size_t rejected)
+{
+    if (shard_grow((void **)&e->pairs, &e->cap_pairs, e->n_pairs + 1,
+                   sizeof(*e->pairs)))
+        return SHARD_ENOMEM;
+    e->pairs[e->n_pairs++] = (emitted_pair){chosen, rejected};
+    return 0;
+}
+
+size_t shard_emit_count(const shard_emit *e)
+{
+    return e->n;
+}
+
+double shard_emit_reward(const shard_emit *e, size_t i)
+{
+    return e->recs[i].reward;
+}
+
+void shard_emit_relabel(shard_emit *e, size_t i, int label)
+{
+    e->recs[i].label = label;
+}
+
+void shard_emit_rule(shard_emit *e, const char *rule)
+{
+    for (size_t i = 0; i < e->n_rules; i++)
+        if (e->rules[i] == rule)
+            return;
+    if (e->n_rules < SHARD_MAX_RULES)
+        e->rules[e->n_rules++] = rule;
+}
+
+char *shard_emit_alloc(shard_emit *e, size_t n)
+{
+    text_block *b = e->text;
+
+    while (b && b->cap - b->used < n)
+        b = b->next;
+    if (!b) {
+        size_t cap = n > (1u << 16) ? n : (1u << 16);
+
+        if (!(b = malloc(sizeof(*b) + cap)))
+            return NULL;
+        b->used = 0;
+        b->cap = cap;
+        b->next = e->text;
+        e->text = b;
+    }
+    b->used += n;
+    return b->data + b->used - n;
+}
+
+int shard_emit_parse_list(shard_emit *e, const char *const *s,
+                          const size_t *len, size_t n,
+                          shard_json_value *root)
+{
+    size_t total = 2 + n + SHARD_JSON_PADDING, at = 0;
+    char *buf;
+    int rc;
+
+    for (size_t i = 0; i < n; i++)
+        total += len[i];
+    if ((!e->sub && shard_json_parser_new(&e->sub) < 0) ||
+        !(buf = shard_emit_alloc(e, total)))
+        return SHARD_ENOMEM;
+    buf[at++] = '[';
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            buf[at++] = ',';
+        memcpy(buf + at, s[i], len[i]);
+        at += len[i];
+    }
+    buf[at++] = ']';
+    memset(buf + at, 0, SHARD_JSON_PADDING);
+    if ((rc = shard_json_parse(e->sub, buf, at, root)) == SHARD_ENOMEM)
+        return rc;
+    /* "1,2" inside one text would split it into two elements. */
+    if (rc < 0 || shard_json_size(*root) != n)
+        return shard_emit_fail(e, SHARD_REASON_BAD_JSON,
+                               "a field holding JSON text does not parse%s%s",
+                               rc < 0 ? ": " : "",
+                               rc < 0 ? shard_json_errmsg(e->sub) : "");
+    return 0;
+}
+
+const void *shard_emit_state(const shard_emit *e)
+{
+    return e->state;
+}
+
+shard_msgs *shard_emit_scratch(shard_emit *e, int slot)
+{
+    e->scratch[slot].n = 0;
+    return &e->scratch[slot];
+}
+
+/* Empties the emitter for the next row, keeping its storage. */
+static void emit_reset(shard_emit *e)
+{
+    e->n = e->n_msgs = e->n_pairs = e->n_rules = 0;
+    for (text_block *b = e->text; b; b = b->next)
+        b->used = 0;
+}
+
+static void emit_free(shard_emit *e)
+{
+    free(e->recs);
+    free(e->msgs);
+    free(e->pairs);
+    for (int i = 0; i < SHARD_SCRATCH_LISTS; i++)
+        free(e->scratch[i].m);
+    shard_json_parser_free(e->sub);
+    while (e->text) {
+        text_block *next = e->text->next;
+
+        free(e->text);
+        e->text = next;
+    }
 }
 
 int shard_emit_fail(shard_emit *e, shard_reason reason, const char *fmt,
@@ -157,8 +304,12 @@ static const shard_format *detect(compiler *c, shard_json_value root,
     return NULL;
 }
 
-/* Fills in record and pair identities for the row's records. */
-static void assign_ids(shard_emit *e)
+/*
+ * Turns chosen/rejected sides sharing a pair_group into pairs, then fills
+ * in record and pair identities.  A record in several pairs carries the
+ * first one's id.  Returns 0 or SHARD_ENOMEM.
+ */
+static int assign_ids(shard_emit *e)
 {
     for (size_t i = 0; i < e->n; i++) {
         emitted *r = &e->recs[i];
@@ -168,20 +319,93 @@ static void assign_ids(shard_emit *e)
         r->record_id = shard_record_id(m, r->n_msgs);
     }
     for (size_t i = 0; i < e->n; i++) {
-        emitted *a = &e->recs[i];
-
-        if (a->pair_side != SHARD_PAIR_CHOSEN)
+        if (e->recs[i].pair_side != SHARD_PAIR_CHOSEN)
             continue;
-        for (size_t j = 0; j < e->n; j++) {
-            emitted *b = &e->recs[j];
+        for (size_t j = 0; j < e->n; j++)
+            if (e->recs[j].pair_side == SHARD_PAIR_REJECTED &&
+                e->recs[j].pair_group == e->recs[i].pair_group &&
+                shard_emit_pair(e, i, j) < 0)
+                return SHARD_ENOMEM;
+    }
+    for (size_t i = 0; i < e->n_pairs; i++) {
+        emitted *a = &e->recs[e->pairs[i].chosen];
+        emitted *b = &e->recs[e->pairs[i].rejected];
+        uint64_t id = shard_pair_id(a->prompt_id, a->record_id,
+                                    b->record_id);
 
-            if (b->pair_side != SHARD_PAIR_REJECTED ||
-                b->pair_group != a->pair_group)
-                continue;
-            a->pair_id = b->pair_id =
-                shard_pair_id(a->prompt_id, a->record_id, b->record_id);
+        if (!a->pair_id)
+            a->pair_id = id;
+        if (!b->pair_id)
+            b->pair_id = id;
+    }
+    return 0;
+}
+
+/* Adds the row's pairs to the table and its rules to the compile's. */
+static int commit_pairs_and_rules(compiler *c)
+{
+    shard_emit *e = &c->emit;
+    int rc;
+
+    for (size_t i = 0; i < e->n_pairs; i++) {
+        const emitted *a = &e->recs[e->pairs[i].chosen];
+        const emitted *b = &e->recs[e->pairs[i].rejected];
+        shard_pair row = {a->prompt_id, a->record_id, b->record_id,
+                          shard_pair_id(a->prompt_id, a->record_id,
+                                        b->record_id)};
+
+        if ((rc = shard_pairs_writer_add(c->pairs, &row)) < 0)
+            return shard_errf(c->err, rc, "%s",
+                              shard_pairs_writer_errmsg(c->pairs));
+        c->acct->pairs++;
+    }
+    for (size_t i = 0; i < e->n_rules; i++) {
+        size_t k = 0;
+
+        while (k < c->n_rules && strcmp(c->rules[k], e->rules[i]) != 0)
+            k++;
+        if (k == c->n_rules && k < SHARD_MAX_RULES)
+            c->rules[c->n_rules++] = e->rules[i];
+    }
+    return 0;
+}
+
+/*
+ * Counts the record when its messages hold text that is a special or
+ * added token of the tokenizer: ordinary text here, a control token to
+ * HF's own encode.
+ */
+static void count_added(compiler *c, const shard_message *m, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (shard_tokenizer_count_added(c->tok, m[i].content,
+                                        m[i].content_len) > 0) {
+            c->acct->special_text++;
+            return;
         }
     }
+}
+
+/* Binds the chat template to the tokenizer; a structural token the
+ * tokenizer lacks is written as text, and said so. */
+static int open_template(compiler *c)
+{
+    const char *name = c->opt->template_name;
+    char missing[256];
+    int rc;
+
+    rc = shard_template_open(&c->tpl, name, c->tok, missing,
+                             sizeof(missing));
+    if (rc == SHARD_ENOTFOUND)
+        return shard_errf(c->err, SHARD_EINVAL, "unknown template \"%s\" "
+                          "(known: none, hh, chatml, qwen, llama3)", name);
+    if (rc < 0)
+        return shard_errf(c->err, rc, "out of memory");
+    if (missing[0])
+        logf_(c, SHARD_MSG_WARNING, "template %s: tokenizer %s has no %s; "
+              "written as text", name, shard_tokenizer_name(c->tok),
+              missing);
+    return 0;
 }
 
 /*
@@ -199,8 +423,8 @@ static int prompt_tokens(compiler *c)
         shard_strbuf swap = c->last_prompt;
 
         p->len = 0;
-        if ((rc = shard_tokenizer_encode(c->tok, c->prompt.p,
-                                         c->prompt.len, p)) < 0)
+        if ((rc = shard_template_encode(c->tok, c->prompt.p, c->prompt.len,
+                                        c->opt->hf_added_tokens, p)) < 0)
             return rc;
         c->last_prompt = c->prompt; /* keep the text, reuse the buffer */
         c->prompt = swap;
@@ -219,20 +443,19 @@ static int write_record(compiler *c, const emitted *r,
 {
     const shard_message *m = c->emit.msgs + r->first_msg;
     shard_record_in in;
-    uint32_t prompt_len;
+    uint32_t prompt_len = 0;
     int rc;
 
-    rc = shard_template_render(c->opt->template_name, m, r->n_msgs,
-                               &c->prompt, &c->response);
+    rc = shard_template_render(c->tpl, m, r->n_msgs, &c->prompt,
+                               &c->response);
+    if (rc == 0 && (rc = prompt_tokens(c)) == 0) {
+        prompt_len = (uint32_t)c->toks.len;
+        rc = shard_template_encode(c->tok, c->response.p, c->response.len,
+                                   c->opt->hf_added_tokens, &c->toks);
+    }
     if (rc < 0)
-        return shard_errf(c->err, rc, "template %s: %s",
-                          c->opt->template_name, shard_strerror(rc));
-    if ((rc = prompt_tokens(c)) < 0)
         return shard_errf(c->err, rc, "tokenizer: %s", shard_strerror(rc));
-    prompt_len = (uint32_t)c->toks.len;
-    if ((rc = shard_tokenizer_encode(c->tok, c->response.p,
-                                     c->response.len, &c->toks)) < 0)
-        return shard_errf(c->err, rc, "tokenizer: %s", shard_strerror(rc));
+    count_added(c, m, r->n_msgs);
 
     in = (shard_record_in){
         .tokens = c->toks.ids, .n_tokens = c->toks.len,
@@ -250,67 +473,119 @@ static int write_record(compiler *c, const emitted *r,
     return 0;
 }
 
-static int process_row(compiler *c, const shard_line *line,
-                       shard_input_stats *in, uint32_t file_index)
+/* Counts a row read; a row that was never parsable is invalid here. */
+static int row_read(compiler *c, const shard_line *line,
+                    shard_input_stats *in)
 {
-    shard_json_value root;
-    int rc;
-
-    if (line->overlong) {
-        c->acct->rows_read++;
-        in->rows_read++;
-        row_invalid(c, line, in, SHARD_REASON_OVER_LIMIT,
-                    "row longer than the line limit");
-        return 0;
-    }
-    if (is_blank(line->text, line->len))
+    if (!line->problem && is_blank(line->text, line->len))
         return 0;
     c->acct->rows_read++;
     in->rows_read++;
+    if (line->problem)
+        row_invalid(c, line, in,
+                    line->overlong ? SHARD_REASON_OVER_LIMIT
+                                   : SHARD_REASON_BAD_JSON,
+                    line->problem);
+    return !line->problem;
+}
 
-    if ((rc = shard_json_parse(c->json, line->text, line->len, &root)) < 0) {
-        if (rc == SHARD_ENOMEM)
-            return shard_errf(c->err, rc, "out of memory");
+/* Parses a row into an object, or counts it invalid (returns 0). */
+static int row_parse(compiler *c, const shard_line *line,
+                     shard_input_stats *in, shard_json_value *root)
+{
+    int rc = shard_json_parse(c->json, line->text, line->len, root);
+
+    if (rc == SHARD_ENOMEM)
+        return shard_errf(c->err, rc, "out of memory");
+    if (rc < 0) {
         row_invalid(c, line, in,
                     shard_json_last_error(c->json) == SHARD_JSON_ERR_UTF8
                         ? SHARD_REASON_BAD_UTF8 : SHARD_REASON_BAD_JSON,
                     shard_json_errmsg(c->json));
         return 0;
     }
-    if (shard_json_typeof(root) != SHARD_JSON_OBJECT) {
+    if (shard_json_typeof(*root) != SHARD_JSON_OBJECT) {
         row_invalid(c, line, in, SHARD_REASON_WRONG_TYPE,
                     "row is not a JSON object");
         return 0;
     }
+    return 1;
+}
+
+/*
+ * The schema for this row: the fixed one, or the one detected from the
+ * first usable row of each file or archive member.  NULL after counting
+ * the row invalid.
+ */
+static const shard_format *row_format(compiler *c, const shard_line *line,
+                                      shard_input_stats *in,
+                                      shard_json_value root)
+{
+    if (line->member != c->member) {
+        c->member = line->member;
+        c->format = c->fixed;
+    }
     if (!c->format && !(c->format = detect(c, root, line))) {
         row_invalid(c, line, in, SHARD_REASON_MISSING_FIELD,
                     "fields match no known format");
-        return 0;
+        return NULL;
     }
     if (!c->schema)
         c->schema = c->format->name;
     else if (strcmp(c->schema, c->format->name) != 0)
         c->schema = "mixed";
-    snprintf(in->format, sizeof(in->format), "%s", c->format->name);
+    if (!in->format[0])
+        snprintf(in->format, sizeof(in->format), "%s", c->format->name);
+    else if (strcmp(in->format, c->format->name) != 0)
+        snprintf(in->format, sizeof(in->format), "mixed");
+    return c->format;
+}
 
-    c->emit.n = c->emit.n_msgs = 0;
-    if ((rc = c->format->map(root, &c->emit)) < 0) {
+static int process_row(compiler *c, const shard_line *line,
+                       shard_input_stats *in, uint32_t file_index)
+{
+    const shard_format *f;
+    shard_json_value root;
+    int rc;
+
+    if ((rc = row_read(c, line, in)) <= 0 ||
+        (rc = row_parse(c, line, in, &root)) <= 0 ||
+        !(f = row_format(c, line, in, root)))
+        return rc < 0 ? rc : 0;
+
+    emit_reset(&c->emit);
+    c->emit.state = f == c->fixed ? c->fixed_state : NULL;
+    if ((rc = f->map(root, &c->emit)) < 0) {
         if (rc != SHARD_EINPUT)
             return shard_errf(c->err, rc, "%s", shard_strerror(rc));
         row_invalid(c, line, in, c->emit.reason, c->emit.msg);
         return 0;
     }
-    assign_ids(&c->emit);
+    if (assign_ids(&c->emit) < 0)
+        return shard_errf(c->err, SHARD_ENOMEM, "out of memory");
     c->acct->records += c->emit.n;
     in->records += c->emit.n;
     for (size_t i = 0; i < c->emit.n; i++) {
         if ((rc = write_record(c, &c->emit.recs[i], line, file_index)) < 0)
             return rc;
         in->kept++;
-        if (c->emit.recs[i].pair_side == SHARD_PAIR_CHOSEN &&
-            c->emit.recs[i].pair_id)
-            c->acct->pairs++;
     }
+    return commit_pairs_and_rules(c);
+}
+
+/*
+ * An input that cannot be opened or read to its end fails the compile,
+ * unless keep_going: then it is reported, counted, and the rows it gave
+ * before the failure stay.
+ */
+static int input_failed(compiler *c, shard_input_stats *in, int rc,
+                        const char *msg)
+{
+    snprintf(in->error, sizeof(in->error), "%s", msg);
+    if (!c->opt->keep_going)
+        return shard_errf(c->err, rc, "%s", msg);
+    c->acct->inputs_failed++;
+    logf_(c, SHARD_MSG_ERROR, "%s (skipped: --keep-going)", msg);
     return 0;
 }
 
@@ -323,13 +598,14 @@ static int compile_input(compiler *c, const char *path, uint32_t index)
 
     snprintf(in->path, sizeof(in->path), "%s", path);
     if ((rc = shard_input_open(&input, path, c->opt->max_line)) < 0)
-        return shard_errf(c->err, rc, "%s", shard_last_error());
+        return input_failed(c, in, rc, shard_last_error());
     c->format = c->fixed;
+    c->member = 0;
     while ((rc = shard_input_next(input, &line)) > 0)
         if ((rc = process_row(c, &line, in, index)) < 0)
             break;
     if (rc < 0 && !c->err[0])
-        shard_errf(c->err, rc, "%s", shard_input_errmsg(input));
+        rc = input_failed(c, in, rc, shard_input_errmsg(input));
     shard_input_close(input);
     if (rc == 0 && c->opt->strict && in->rows_invalid)
         return shard_errf(c->err, SHARD_EINPUT,
@@ -352,6 +628,7 @@ static int remove_stream_dir(const char *dir)
         size_t n = strlen(e->d_name);
 
         if (n > 6 && (strcmp(e->d_name + n - 6, ".shard") == 0 ||
+                      strcmp(e->d_name + n - 6, ".pairs") == 0 ||
                       strcmp(e->d_name + n - 4, ".tmp") == 0)) {
             snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
             unlink(p);
@@ -376,6 +653,8 @@ static int prepare_outdir(compiler *c)
                           strerror(errno));
     snprintf(p, sizeof(p), "%s/manifest.json", c->outdir);
     has = access(p, F_OK) == 0;
+    snprintf(p, sizeof(p), "%s/pairs", c->outdir);
+    has |= access(p, F_OK) == 0;
     for (int l = 0; l < SHARD_LABEL_COUNT; l++) {
         snprintf(p, sizeof(p), "%s/%s", c->outdir, shard_label_name(l));
         has |= access(p, F_OK) == 0;
@@ -395,6 +674,9 @@ static int prepare_outdir(compiler *c)
             return shard_errf(c->err, SHARD_EIO, "%s: %s", p,
                               strerror(errno));
     }
+    snprintf(p, sizeof(p), "%s/pairs", c->outdir);
+    if (remove_stream_dir(p) != 0)
+        return shard_errf(c->err, SHARD_EIO, "%s: %s", p, strerror(errno));
     return 0;
 }
 
@@ -416,6 +698,8 @@ static int open_streams(compiler *c)
         if ((rc = shard_stream_open(&c->streams[l], dir, &w)) < 0)
             return shard_errf(c->err, rc, "%s", shard_last_error());
     }
+    if ((rc = shard_pairs_writer_open(&c->pairs, c->outdir)) < 0)
+        return shard_errf(c->err, rc, "%s", shard_last_error());
     return 0;
 }
 
@@ -428,17 +712,13 @@ static int setup(compiler *c)
         !(c->fixed = shard_format_find(o->format)))
         return shard_errf(c->err, SHARD_EINVAL, "unknown format \"%s\"",
                           o->format);
-    shard_strbuf probe_p = {0}, probe_r = {0};
-    shard_message probe = {"assistant", 9, "", 0};
-    rc = shard_template_render(o->template_name, &probe, 1, &probe_p,
-                               &probe_r);
-    shard_strbuf_free(&probe_p);
-    shard_strbuf_free(&probe_r);
-    if (rc < 0)
-        return shard_errf(c->err, SHARD_EINVAL, "unknown template \"%s\"",
-                          o->template_name);
+    if (c->fixed && c->fixed->prepare &&
+        (rc = c->fixed->prepare(o, &c->fixed_state, c->err)) < 0)
+        return rc;
     if ((rc = shard_tokenizer_open(&c->tok, o->tokenizer)) < 0)
         return shard_errf(c->err, rc, "%s", shard_last_error());
+    if ((rc = open_template(c)) < 0)
+        return rc;
     if ((rc = shard_json_parser_new(&c->json)) < 0)
         return shard_errf(c->err, rc, "out of memory");
 
@@ -464,6 +744,11 @@ static int finish(compiler *c)
 
     memset(&d, 0, sizeof(d));
     c->acct->replaced_utf8 = c->toks.replaced + c->prompt_toks.replaced;
+    uint64_t n_pairs;
+    if ((rc = shard_pairs_writer_finish(c->pairs, &n_pairs, &d.pairs_bytes,
+                                        &d.pairs_checksum)) < 0)
+        return shard_errf(c->err, rc, "%s",
+                          shard_pairs_writer_errmsg(c->pairs));
     for (int l = 0; l < SHARD_LABEL_COUNT; l++) {
         if ((rc = shard_stream_finish(c->streams[l])) < 0)
             return shard_errf(c->err, rc, "%s",
@@ -477,6 +762,8 @@ static int finish(compiler *c)
     d.examples = c->examples;
     d.inputs = c->inputs;
     d.n_inputs = c->n_inputs;
+    d.rules = c->rules;
+    d.n_rules = c->n_rules;
     return shard_manifest_write(c->outdir, &d, c->err);
 }
 
@@ -484,10 +771,13 @@ static void teardown(compiler *c)
 {
     for (int l = 0; l < SHARD_LABEL_COUNT; l++)
         shard_stream_free(c->streams[l]);
+    shard_template_close(c->tpl);
     shard_tokenizer_close(c->tok);
     shard_json_parser_free(c->json);
-    free(c->emit.recs);
-    free(c->emit.msgs);
+    shard_pairs_writer_free(c->pairs);
+    if (c->fixed && c->fixed->release)
+        c->fixed->release(c->fixed_state);
+    emit_free(&c->emit);
     shard_tokens_free(&c->toks);
     shard_strbuf_free(&c->prompt);
     shard_strbuf_free(&c->response);

@@ -1,5 +1,14 @@
 /*
- * ingest_input.c - lines from plain, compressed and archived inputs.
+ * ingest_input.c - rows from plain, compressed, archived and nested
+ * inputs, as JSON lines or JSON arrays.
+ *
+ * The input is a stack of libarchive readers: level 0 reads the file, and
+ * each regular member of an archive is opened as a new level that reads
+ * its bytes from the level below (so compression and archives nest).  The
+ * innermost open entry is the "leaf"; its bytes go through a small state
+ * machine that finds rows without parsing them: lines, or the top-level
+ * elements of a JSON array (strings and nesting are tracked so that commas
+ * and brackets inside elements do not split them).
  */
 #include <archive.h>
 #include <archive_entry.h>
@@ -11,52 +20,138 @@
 #include "internal.h"
 #include "json.h"
 
-struct shard_input {
+#define BLOCK_SIZE (1 << 16)
+
+typedef struct {
     struct archive *ar;
+    int is_raw;      /* a single stream, not an archive */
+    size_t base_len; /* length of `where` when this level opened */
+} level;
+
+typedef enum {
+    MODE_SNIFF, /* before the first byte that is not white space */
+    MODE_LINES, /* JSON lines */
+    MODE_ARRAY, /* inside a top-level JSON array */
+    MODE_AFTER, /* after the array's closing bracket */
+    MODE_JUNK   /* text after the array: gathered as one bad row */
+} split_mode;
+
+struct shard_input {
+    level lv[SHARD_INPUT_MAX_NESTING + 1];
+    int depth;        /* levels open */
+    int leaf_open;    /* an entry is being read */
+    uint32_t members; /* leaves opened so far */
     char path[4096];
     char where[4400];
-    int is_raw;        /* not an archive: one stream */
-    int in_entry;      /* an entry is open for reading */
-    int at_line_start; /* next byte starts a line */
-    uint64_t lineno;
-    size_t max_line;
+    size_t max_row;
 
-    const unsigned char *blk; /* current block from libarchive */
+    const unsigned char *blk; /* current block of the leaf */
     size_t blk_len, blk_pos;
+
+    split_mode mode;
+    uint64_t nl;       /* newlines consumed in the leaf */
+    uint64_t rows;     /* rows handed out from the leaf */
+    uint64_t row_line; /* line where the pending row starts */
+    int row_open;      /* the pending row has started */
+    int depth_in_elem; /* nesting inside an array element */
+    int in_str, esc;
+    int after_comma;   /* between elements: a comma was just read */
+    int at_start;      /* no byte of the leaf consumed yet */
 
     char *line;
     size_t len, cap;
     int overlong;
+    char problem[SHARD_ERRMAX];
     char err[SHARD_ERRMAX];
 };
 
-int shard_input_open(shard_input **out, const char *path, size_t max_line)
+/* ---- the stack of archives ------------------------------------------- */
+
+static struct archive *reader_new(void)
 {
-    shard_input *in = calloc(1, sizeof(*in));
+    struct archive *ar = archive_read_new();
+
+    if (!ar)
+        return NULL;
+    archive_read_support_filter_all(ar);
+    archive_read_support_format_tar(ar);
+    archive_read_support_format_zip(ar);
+    archive_read_support_format_raw(ar);
+    archive_read_support_format_empty(ar);
+    return ar;
+}
+
+/* Feeds a nested archive with the data of the current member below it. */
+static la_ssize_t nested_read(struct archive *a, void *ctx,
+                              const void **buf)
+{
+    level *below = ctx;
+    size_t size;
+    la_int64_t off;
     int rc;
 
+    do {
+        rc = archive_read_data_block(below->ar, buf, &size, &off);
+        if (rc == ARCHIVE_EOF)
+            return 0;
+        if (rc < ARCHIVE_WARN) {
+            archive_set_error(a, archive_errno(below->ar), "%s",
+                              archive_error_string(below->ar));
+            return -1;
+        }
+    } while (size == 0);
+    return (la_ssize_t)size;
+}
+
+static int push_level(shard_input *in)
+{
+    level *below = &in->lv[in->depth - 1], *lv = &in->lv[in->depth];
+
+    if (!(lv->ar = reader_new()))
+        return shard_errf(in->err, SHARD_ENOMEM, "%s: out of memory",
+                          in->where);
+    if (archive_read_open(lv->ar, below, NULL, nested_read, NULL) !=
+        ARCHIVE_OK) {
+        int rc = shard_errf(in->err, SHARD_EIO, "%s: %s", in->where,
+                            archive_error_string(lv->ar));
+
+        archive_read_free(lv->ar);
+        lv->ar = NULL;
+        return rc;
+    }
+    lv->base_len = strlen(in->where);
+    in->depth++;
+    return 0;
+}
+
+static void pop_level(shard_input *in)
+{
+    level *lv = &in->lv[--in->depth];
+
+    archive_read_free(lv->ar);
+    lv->ar = NULL;
+    in->where[lv->base_len] = '\0';
+}
+
+int shard_input_open(shard_input **out, const char *path, size_t max_row)
+{
+    shard_input *in = calloc(1, sizeof(*in));
+    int stdin_ = strcmp(path, "-") == 0;
+
     *out = NULL;
-    if (!in)
-        return shard_set_last_error(SHARD_ENOMEM, "out of memory");
-    snprintf(in->path, sizeof(in->path), "%s",
-             strcmp(path, "-") == 0 ? "<stdin>" : path);
-    in->max_line = max_line;
-    in->ar = archive_read_new();
-    if (!in->ar) {
+    if (!in || !(in->lv[0].ar = reader_new())) {
         free(in);
         return shard_set_last_error(SHARD_ENOMEM, "out of memory");
     }
-    archive_read_support_filter_all(in->ar);
-    archive_read_support_format_tar(in->ar);
-    archive_read_support_format_zip(in->ar);
-    archive_read_support_format_raw(in->ar);
-    archive_read_support_format_empty(in->ar);
-    rc = archive_read_open_filename(in->ar,
-                                    strcmp(path, "-") == 0 ? NULL : path,
-                                    1 << 16);
-    if (rc != ARCHIVE_OK) {
+    snprintf(in->path, sizeof(in->path), "%s", stdin_ ? "<stdin>" : path);
+    snprintf(in->where, sizeof(in->where), "%s", in->path);
+    in->lv[0].base_len = strlen(in->where);
+    in->depth = 1;
+    in->max_row = max_row;
+    if (archive_read_open_filename(in->lv[0].ar, stdin_ ? NULL : path,
+                                   BLOCK_SIZE) != ARCHIVE_OK) {
         shard_set_last_error(SHARD_EIO, "%s: %s", in->path,
-                             archive_error_string(in->ar));
+                             archive_error_string(in->lv[0].ar));
         shard_input_close(in);
         return SHARD_EIO;
     }
@@ -64,50 +159,77 @@ int shard_input_open(shard_input **out, const char *path, size_t max_line)
     return 0;
 }
 
-/* Moves to the next regular entry; 1 when there is one, 0 at the end. */
-static int next_entry(shard_input *in)
+static void leaf_reset(shard_input *in)
+{
+    in->leaf_open = 1;
+    in->members++;
+    in->blk_len = in->blk_pos = 0;
+    in->mode = MODE_SNIFF;
+    in->nl = in->rows = 0;
+    in->row_open = 0;
+    in->at_start = 1;
+    in->len = 0;
+    in->overlong = 0;
+}
+
+/*
+ * Opens the next leaf: the next regular file at any level, descending into
+ * members and climbing out of finished archives.  1 when one is open, 0 at
+ * the end of the input.
+ */
+static int open_leaf(shard_input *in)
 {
     struct archive_entry *e;
-    int rc;
 
     for (;;) {
-        rc = archive_read_next_header(in->ar, &e);
-        if (rc == ARCHIVE_EOF)
-            return 0;
-        if (rc < ARCHIVE_WARN)
-            return shard_errf(in->err, SHARD_EIO, "%s: %s", in->path,
-                              archive_error_string(in->ar));
-        in->is_raw = archive_format(in->ar) == ARCHIVE_FORMAT_RAW;
-        if (!in->is_raw && archive_entry_filetype(e) != AE_IFREG)
+        level *top = &in->lv[in->depth - 1];
+        int rc = archive_read_next_header(top->ar, &e);
+
+        if (rc == ARCHIVE_EOF) {
+            if (in->depth == 1)
+                return 0;
+            pop_level(in);
             continue;
-        if (in->is_raw)
-            snprintf(in->where, sizeof(in->where), "%s", in->path);
-        else
-            snprintf(in->where, sizeof(in->where), "%s:%s", in->path,
-                     archive_entry_pathname(e));
-        in->in_entry = 1;
-        in->lineno = 0;
-        in->at_line_start = 1;
-        in->blk_len = in->blk_pos = 0;
-        return 1;
+        }
+        if (rc < ARCHIVE_WARN)
+            return shard_errf(in->err, SHARD_EIO, "%s: %s", in->where,
+                              archive_error_string(top->ar));
+        top->is_raw = archive_format(top->ar) == ARCHIVE_FORMAT_RAW;
+        in->where[top->base_len] = '\0';
+        if (top->is_raw) {
+            leaf_reset(in);
+            return 1;
+        }
+        if (archive_entry_filetype(e) != AE_IFREG)
+            continue;
+        snprintf(in->where + top->base_len,
+                 sizeof(in->where) - top->base_len, ":%s",
+                 archive_entry_pathname(e));
+        if (in->depth > SHARD_INPUT_MAX_NESTING) {
+            leaf_reset(in);
+            return 1;
+        }
+        if ((rc = push_level(in)) < 0)
+            return rc;
     }
 }
 
-/* Refills the block; 1 with bytes, 0 at the end of the entry. */
+/* Refills the leaf's block; 1 with bytes, 0 at the end of the leaf. */
 static int next_block(shard_input *in)
 {
+    level *top = &in->lv[in->depth - 1];
     const void *buf;
     size_t size;
     la_int64_t off;
     int rc;
 
     do {
-        rc = archive_read_data_block(in->ar, &buf, &size, &off);
+        rc = archive_read_data_block(top->ar, &buf, &size, &off);
         if (rc == ARCHIVE_EOF)
             return 0;
         if (rc < ARCHIVE_WARN)
             return shard_errf(in->err, SHARD_EIO, "%s: %s", in->where,
-                              archive_error_string(in->ar));
+                              archive_error_string(top->ar));
     } while (size == 0);
     in->blk = buf;
     in->blk_len = size;
@@ -115,13 +237,16 @@ static int next_block(shard_input *in)
     return 1;
 }
 
+/* ---- rows ------------------------------------------------------------- */
+
+/* Appends to the pending row, or flags it overlong past max_row. */
 static int keep(shard_input *in, const unsigned char *p, size_t n)
 {
     size_t need;
 
-    if (in->overlong)
+    if (in->overlong || n == 0)
         return 0;
-    if (in->len + n > in->max_line) {
+    if (in->len + n > in->max_row) {
         in->overlong = 1;
         in->len = 0;
         return 0;
@@ -144,70 +269,236 @@ static int keep(shard_input *in, const unsigned char *p, size_t n)
     return 0;
 }
 
-/* Finishes the gathered line: drops "\r" and a leading BOM. */
-static void emit(shard_input *in, shard_line *line)
+/* Hands out the pending row and starts a new one.  Returns 1. */
+static int emit(shard_input *in, shard_line *line, uint64_t lineno,
+                const char *problem)
 {
-    size_t skip = 0;
-
-    if (in->len && in->line[in->len - 1] == '\r')
+    if (in->mode == MODE_LINES && in->len &&
+        in->line[in->len - 1] == '\r')
         in->len--;
-    if (in->lineno == 1 && in->len >= 3 &&
-        memcmp(in->line, "\xef\xbb\xbf", 3) == 0)
-        skip = 3;
     if (in->line)
         memset(in->line + in->len, 0, SHARD_JSON_PADDING);
-    line->text = in->line ? in->line + skip : "";
-    line->len = in->len - skip;
-    line->lineno = in->lineno;
+    in->rows++;
+    line->text = in->line ? in->line : "";
+    line->len = in->len;
+    line->lineno = lineno;
+    line->row = in->mode == MODE_LINES ? lineno : in->rows;
     line->where = in->where;
+    line->member = in->members;
     line->overlong = in->overlong;
+    line->problem = NULL;
+    if (in->overlong)
+        snprintf(in->problem, sizeof(in->problem),
+                 "row longer than %zu bytes", in->max_row);
+    else if (problem)
+        snprintf(in->problem, sizeof(in->problem), "%s", problem);
+    if (in->overlong || problem)
+        line->problem = in->problem;
+    in->len = 0;
+    in->overlong = 0;
+    in->row_open = 0;
+    return 1;
+}
+
+static int is_space(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* Before the first non-space byte: a '[' makes the leaf an array. */
+static void sniff(shard_input *in)
+{
+    while (in->blk_pos < in->blk_len) {
+        const unsigned char *p = in->blk + in->blk_pos;
+
+        if (in->at_start && in->blk_len - in->blk_pos >= 3 &&
+            memcmp(p, "\xef\xbb\xbf", 3) == 0) {
+            in->at_start = 0;
+            in->blk_pos += 3;
+            continue;
+        }
+        in->at_start = 0;
+        if (!is_space(*p)) {
+            in->mode = *p == '[' ? MODE_ARRAY : MODE_LINES;
+            if (*p == '[') {
+                in->blk_pos++;
+                in->depth_in_elem = in->in_str = in->esc = 0;
+                in->after_comma = 0;
+            }
+            return;
+        }
+        in->nl += *p == '\n';
+        in->blk_pos++;
+    }
+}
+
+/* JSON lines: 1 when a line is complete, 0 when the block ran out. */
+static int split_lines(shard_input *in, shard_line *line)
+{
+    const unsigned char *p = in->blk + in->blk_pos;
+    size_t avail = in->blk_len - in->blk_pos;
+    const unsigned char *nl = memchr(p, '\n', avail);
+    size_t n = nl ? (size_t)(nl - p) : avail;
+    int rc;
+
+    in->row_open = 1;
+    if ((rc = keep(in, p, n)) < 0)
+        return rc;
+    in->blk_pos += n + (nl ? 1 : 0);
+    if (!nl)
+        return 0;
+    rc = emit(in, line, in->nl + 1, NULL);
+    in->nl++;
+    return rc;
+}
+
+/*
+ * A top-level separator (',' or ']') at blk[i] ends the pending element.
+ * An element with nothing in it ("[1,,2]", "[1,]") is a bad row; the
+ * empty array "[]" is no row at all.
+ */
+static int end_element(shard_input *in, shard_line *line, size_t i)
+{
+    unsigned char c = in->blk[i];
+    int had = in->row_open, comma_before = in->after_comma;
+
+    in->blk_pos = i + 1;
+    in->after_comma = c == ',';
+    if (c == ']')
+        in->mode = MODE_AFTER;
+    if (had)
+        return emit(in, line, in->row_line, NULL);
+    if (c == ']' && !comma_before && in->rows == 0)
+        return 0;
+    return emit(in, line, in->nl + 1, "empty element in JSON array");
+}
+
+/* Array elements: 1 when one is complete, 0 when the block ran out. */
+static int split_array(shard_input *in, shard_line *line)
+{
+    size_t start = in->blk_pos, i;
+    int rc;
+
+    for (i = in->blk_pos; i < in->blk_len; i++) {
+        unsigned char c = in->blk[i];
+
+        in->nl += c == '\n';
+        if (in->in_str) {
+            if (in->esc)
+                in->esc = 0;
+            else if (c == '\\')
+                in->esc = 1;
+            else if (c == '"')
+                in->in_str = 0;
+            continue;
+        }
+        if (is_space(c))
+            continue;
+        if (in->depth_in_elem == 0 && (c == ',' || c == ']')) {
+            if (in->row_open && (rc = keep(in, in->blk + start,
+                                           i - start)) < 0)
+                return rc;
+            return end_element(in, line, i);
+        }
+        if (!in->row_open) {
+            in->row_open = 1;
+            in->row_line = in->nl + 1;
+            start = i;
+        }
+        if (c == '"')
+            in->in_str = 1;
+        else if (c == '[' || c == '{')
+            in->depth_in_elem++;
+        else if ((c == ']' || c == '}') && in->depth_in_elem > 0)
+            in->depth_in_elem--;
+    }
+    in->blk_pos = i;
+    if (in->row_open)
+        return keep(in, in->blk + start, i - start);
+    return 0;
+}
+
+/* After the closing bracket only white space may follow. */
+static int split_after(shard_input *in)
+{
+    const unsigned char *p = in->blk + in->blk_pos;
+    size_t n = in->blk_len - in->blk_pos;
+
+    if (in->mode == MODE_AFTER) {
+        while (n && is_space(*p)) {
+            in->nl += *p == '\n';
+            p++;
+            n--;
+        }
+        if (!n) {
+            in->blk_pos = in->blk_len;
+            return 0;
+        }
+        in->mode = MODE_JUNK;
+        in->row_open = 1;
+        in->row_line = in->nl + 1;
+    }
+    in->blk_pos = in->blk_len;
+    return keep(in, p, n);
+}
+
+/* The leaf ended: hands out what is pending, if anything. */
+static int finish_leaf(shard_input *in, shard_line *line)
+{
+    in->leaf_open = 0;
+    switch (in->mode) {
+    case MODE_LINES:
+        return in->row_open ? emit(in, line, in->nl + 1, NULL) : 0;
+    case MODE_ARRAY:
+        return emit(in, line, in->row_open ? in->row_line : in->nl + 1,
+                    "JSON array ends without ']'");
+    case MODE_JUNK:
+        return emit(in, line, in->row_line,
+                    "text after the end of the JSON array");
+    default:
+        return 0;
+    }
 }
 
 int shard_input_next(shard_input *in, shard_line *line)
 {
     int rc;
 
-    in->len = 0;
-    in->overlong = 0;
     for (;;) {
-        if (!in->in_entry && (rc = next_entry(in)) <= 0)
+        if (!in->leaf_open && (rc = open_leaf(in)) <= 0)
             return rc;
         if (in->blk_pos == in->blk_len) {
             if ((rc = next_block(in)) < 0)
                 return rc;
             if (rc == 0) {
-                in->in_entry = 0;
-                if (in->at_line_start)
-                    continue;
-                in->at_line_start = 1;
-                emit(in, line);
-                return 1;
+                if (finish_leaf(in, line))
+                    return 1;
+                continue;
             }
         }
-        if (in->at_line_start) {
-            in->lineno++;
-            in->at_line_start = 0;
+        switch (in->mode) {
+        case MODE_SNIFF:
+            sniff(in);
+            rc = 0;
+            break;
+        case MODE_LINES:
+            rc = split_lines(in, line);
+            break;
+        case MODE_ARRAY:
+            rc = split_array(in, line);
+            break;
+        default:
+            rc = split_after(in);
+            break;
         }
-
-        const unsigned char *p = in->blk + in->blk_pos;
-        size_t avail = in->blk_len - in->blk_pos;
-        const unsigned char *nl = memchr(p, '\n', avail);
-        size_t n = nl ? (size_t)(nl - p) : avail;
-
-        if ((rc = keep(in, p, n)) < 0)
+        if (rc != 0)
             return rc;
-        in->blk_pos += n + (nl ? 1 : 0);
-        if (nl) {
-            in->at_line_start = 1;
-            emit(in, line);
-            return 1;
-        }
     }
 }
 
 uint64_t shard_input_bytes(const shard_input *in)
 {
-    return (uint64_t)archive_filter_bytes(in->ar, -1);
+    return (uint64_t)archive_filter_bytes(in->lv[0].ar, -1);
 }
 
 const char *shard_input_errmsg(const shard_input *in)
@@ -219,8 +510,10 @@ void shard_input_close(shard_input *in)
 {
     if (!in)
         return;
-    if (in->ar)
-        archive_read_free(in->ar);
+    while (in->depth > 1)
+        pop_level(in);
+    if (in->lv[0].ar)
+        archive_read_free(in->lv[0].ar);
     free(in->line);
     free(in);
 }

@@ -16,6 +16,7 @@
 #include "compile_internal.h"
 #include "internal.h"
 #include "json.h"
+#include "shard_pairs.h"
 
 void shard_json_write_string(FILE *f, const char *s, size_t n)
 {
@@ -63,8 +64,10 @@ static void write_accounting(FILE *f, const shard_accounting *a,
                              const shard_examples *ex)
 {
     fprintf(f, "  \"accounting\": {\n    \"rows_read\": %llu,\n"
+               "    \"rows_kept\": %llu,\n"
                "    \"rows_invalid\": %llu,\n    \"invalid_by_reason\": {",
             (unsigned long long)a->rows_read,
+            (unsigned long long)(a->rows_read - a->rows_invalid),
             (unsigned long long)a->rows_invalid);
     for (int r = 0; r < SHARD_REASONS; r++)
         fprintf(f, "%s\"%s\": %llu", r ? ", " : "", shard_reason_label(r),
@@ -72,12 +75,13 @@ static void write_accounting(FILE *f, const shard_accounting *a,
     fprintf(f, "},\n    \"records\": %llu,\n    \"kept\": %llu,\n"
                "    \"duplicate\": %llu,\n    \"near_duplicate\": %llu,\n"
                "    \"conflict\": %llu,\n    \"replaced_utf8\": %llu,\n"
-               "    \"examples\": [",
+               "    \"inputs_failed\": %llu,\n    \"examples\": [",
             (unsigned long long)a->records, (unsigned long long)a->kept,
             (unsigned long long)a->duplicate,
             (unsigned long long)a->near_duplicate,
             (unsigned long long)a->conflict,
-            (unsigned long long)a->replaced_utf8);
+            (unsigned long long)a->replaced_utf8,
+            (unsigned long long)a->inputs_failed);
     int first = 1;
     for (int r = 0; r < SHARD_REASONS; r++)
         for (unsigned i = 0; i < ex->count[r]; i++) {
@@ -106,12 +110,19 @@ static void write_inputs(FILE *f, const shard_manifest_data *d)
         put_str(f, in->path);
         fputs(", \"format\": ", f);
         put_str(f, in->format[0] ? in->format : "none");
-        fprintf(f, ", \"rows_read\": %llu, \"rows_invalid\": %llu, "
-                   "\"records\": %llu, \"kept\": %llu}",
+        fprintf(f, ", \"rows_read\": %llu, \"rows_kept\": %llu, "
+                   "\"rows_invalid\": %llu, \"records\": %llu, "
+                   "\"kept\": %llu",
                 (unsigned long long)in->rows_read,
+                (unsigned long long)(in->rows_read - in->rows_invalid),
                 (unsigned long long)in->rows_invalid,
                 (unsigned long long)in->records,
                 (unsigned long long)in->kept);
+        if (in->error[0]) {
+            fputs(", \"error\": ", f);
+            put_str(f, in->error);
+        }
+        fputc('}', f);
     }
     fputs(d->n_inputs ? "\n  ],\n" : "],\n", f);
 }
@@ -148,7 +159,13 @@ static void write_body(FILE *f, const shard_manifest_data *d)
                "  \"created_by\": \"shard %s\",\n  \"schema\": ",
             SHARD_VERSION_STRING);
     put_str(f, d->schema);
-    fputs(",\n  \"label_rules\": [],\n  \"tokenizer\": {\"name\": ", f);
+    fputs(",\n  \"label_rules\": [", f);
+    for (size_t i = 0; i < d->n_rules; i++) {
+        fputs(i ? ",\n    " : "\n    ", f);
+        put_str(f, d->rules[i]);
+    }
+    fputs(d->n_rules ? "\n  ],\n  \"tokenizer\": {\"name\": "
+                     : "],\n  \"tokenizer\": {\"name\": ", f);
     put_str(f, t->name);
     fprintf(f, ", \"vocab_size\": %u, \"hash\": \"%016llx\", "
                "\"template\": ", t->vocab_size,
@@ -166,6 +183,11 @@ static void write_body(FILE *f, const shard_manifest_data *d)
     write_by_label(f, "records", d->acct->kept_by_label);
     write_by_label(f, "tokens", d->acct->tokens_by_label);
     fprintf(f, "  \"pairs\": %llu,\n", (unsigned long long)d->acct->pairs);
+    fprintf(f, "  \"pairs_table\": {\"path\": \"%s\", \"pairs\": %llu, "
+               "\"bytes\": %llu, \"checksum\": \"%016llx\"},\n",
+            SHARD_PAIRS_PATH, (unsigned long long)d->acct->pairs,
+            (unsigned long long)d->pairs_bytes,
+            (unsigned long long)d->pairs_checksum);
     write_accounting(f, d->acct, d->examples);
     write_inputs(f, d);
     write_shards(f, d);
@@ -264,6 +286,7 @@ static void read_accounting(shard_json_value root, shard_accounting *a)
     a->near_duplicate = get_u64(acc, "near_duplicate");
     a->conflict = get_u64(acc, "conflict");
     a->replaced_utf8 = get_u64(acc, "replaced_utf8");
+    a->inputs_failed = get_u64(acc, "inputs_failed");
     if (shard_json_get(acc, "invalid_by_reason", 17, &by))
         for (int r = 0; r < SHARD_REASONS; r++)
             a->invalid_by_reason[r] = get_u64(by, shard_reason_label(r));

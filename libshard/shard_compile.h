@@ -9,8 +9,10 @@
  *
  * manifest.json is written last, atomically; its presence marks a complete
  * dataset.  Every row read ends in exactly one place: it is invalid (with a
- * reason), or it yields records, each of which is kept or dropped; the
- * accounting below holds the counts, per input and in total.
+ * reason), or it is kept and yields records (none, for a row holding no
+ * rated response), each of which is kept or dropped; the accounting below
+ * holds the counts, per input and in total.  Comparisons between records
+ * go to the pairs table DIR/pairs/00000.pairs (shard_pairs.h).
  */
 #ifndef SHARD_COMPILE_H
 #define SHARD_COMPILE_H
@@ -39,6 +41,7 @@ typedef struct {
     uint64_t tokens_by_label[SHARD_LABEL_COUNT];
     uint64_t pairs;        /* chosen/rejected pairs with both kept */
     uint64_t replaced_utf8; /* invalid UTF-8 sequences replaced */
+    uint64_t inputs_failed; /* unreadable or cut short (--keep-going) */
 } shard_accounting;
 
 /* Name of reason i ("bad_json", "missing_field", ...). */
@@ -68,13 +71,16 @@ typedef struct {
     int force;                 /* replace an existing dataset */
     shard_log_fn log;          /* may be NULL */
     void *log_ctx;
+    int keep_going;            /* an unreadable input is reported, skipped */
+    const char *field_map;     /* format map: "prompt=q,response=a,..." */
+    const char *label_rule;    /* score to label: "score>=7[;score<=3]" */
 } shard_compile_options;
 
 #define SHARD_COMPILE_OPTIONS_VERSION 1
 #define SHARD_COMPILE_OPTIONS_INIT                                          \
     {SHARD_COMPILE_OPTIONS_VERSION, "auto", "cl100k_base", "none",          \
      SHARD_CODEC_ZSTD, 3, 256ull << 20, 512ull << 10, 1, 64ull << 20, 0,    \
-     0, NULL, NULL}
+     0, NULL, NULL, 0, NULL, NULL}
 
 /*
  * Compiles inputs[0..n) into `outdir`.  Returns 0 on success, SHARD_EINPUT

@@ -37,6 +37,8 @@ READER_SRC := libshard/common.c libshard/shard_reader.c \
               libshard/dataset_reader.c libshard/dataset_manifest.c \
               libshard/dataset_loader.c
 READER_LIBS := -lzstd -lxxhash -lpthread
+# The pairs table (shard_pairs.h) is read, and written, with xxHash alone.
+READER_SRC += libshard/pair_table.c
 
 # The compiler side.
 COMPILE_CSRC := $(filter-out $(READER_SRC),$(wildcard libshard/*.c)) \
@@ -180,7 +182,8 @@ install: all
 	ln -sf libshard-reader.so.0 $(DESTDIR)$(PREFIX)/lib/libshard-reader.so
 	install -m 644 libshard/shard_common.h libshard/shard_reader.h \
 	    libshard/shard_writer.h libshard/shard_tokenizer.h \
-	    libshard/shard_compile.h $(DESTDIR)$(PREFIX)/include/libshard/
+	    libshard/shard_compile.h libshard/shard_pairs.h \
+	    $(DESTDIR)$(PREFIX)/include/libshard/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' \
 	    libshard/libshard.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libshard.pc
 	install -m 644 docs/shard.1 $(DESTDIR)$(PREFIX)/share/man/man1/

@@ -6,8 +6,29 @@
 
 #include "cli.h"
 #include "shard_compile.h"
+#include "shard_pairs.h"
 
-static void print_json(const shard_manifest *m)
+/*
+ * Rows in DIR's pairs table, read from the table itself (so its header
+ * and checksums are checked); -1 when the dataset has none or it is bad.
+ */
+static long long pairs_table_rows(const char *dir)
+{
+    char path[4400];
+    shard_pairs *t;
+    long long n;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, SHARD_PAIRS_PATH);
+    if (shard_pairs_open(&t, path) < 0) {
+        cli_warn("inspect: %s", shard_last_error());
+        return -1;
+    }
+    n = (long long)shard_pairs_count(t);
+    shard_pairs_close(t);
+    return n;
+}
+
+static void print_json(const char *dir, const shard_manifest *m)
 {
     const shard_accounting *a = &m->acct;
 
@@ -32,7 +53,9 @@ static void print_json(const shard_manifest *m)
            (unsigned long long)a->duplicate,
            (unsigned long long)a->near_duplicate,
            (unsigned long long)a->conflict);
-    printf("\"pairs\": %llu, \"schema\": ", (unsigned long long)a->pairs);
+    printf("\"pairs\": %llu, \"pairs_table\": {\"path\": \"%s\", "
+           "\"rows\": %lld}, \"schema\": ", (unsigned long long)a->pairs,
+           SHARD_PAIRS_PATH, pairs_table_rows(dir));
     shard_json_write_string(stdout, m->schema, strlen(m->schema));
     printf(", \"tokenizer\": {\"name\": ");
     shard_json_write_string(stdout, m->tokenizer, strlen(m->tokenizer));
@@ -66,6 +89,8 @@ static void print_text(const char *dir, const shard_manifest *m)
            m->tokenizer, m->vocab_size, m->template_name, m->n_shards,
            bytes / 1e6);
     cli_print_accounting(stdout, &m->acct);
+    printf("pairs table %s: %lld rows\n", SHARD_PAIRS_PATH,
+           pairs_table_rows(dir));
 }
 
 int cmd_inspect(int argc, char **argv)
@@ -89,7 +114,7 @@ int cmd_inspect(int argc, char **argv)
         return EXIT_FAIL;
     }
     if (json)
-        print_json(&m);
+        print_json(dirs[0], &m);
     else
         print_text(dirs[0], &m);
     shard_manifest_free(&m);

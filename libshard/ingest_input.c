@@ -12,9 +12,12 @@
  */
 #include <archive.h>
 #include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ingest_input.h"
 #include "internal.h"
@@ -38,6 +41,7 @@ typedef enum {
 
 struct shard_input {
     level lv[SHARD_INPUT_MAX_NESTING + 1];
+    int fd;           /* the file; closed by close unless stdin */
     int depth;        /* levels open */
     int leaf_open;    /* an entry is being read */
     uint32_t members; /* leaves opened so far */
@@ -148,8 +152,15 @@ int shard_input_open(shard_input **out, const char *path, size_t max_row)
     in->lv[0].base_len = strlen(in->where);
     in->depth = 1;
     in->max_row = max_row;
-    if (archive_read_open_filename(in->lv[0].ar, stdin_ ? NULL : path,
-                                   BLOCK_SIZE) != ARCHIVE_OK) {
+    in->fd = stdin_ ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+    if (in->fd < 0) {
+        shard_set_last_error(SHARD_EIO, "%s: %s", in->path,
+                             strerror(errno));
+        shard_input_close(in);
+        return SHARD_EIO;
+    }
+    if (archive_read_open_fd(in->lv[0].ar, in->fd, BLOCK_SIZE) !=
+        ARCHIVE_OK) {
         shard_set_last_error(SHARD_EIO, "%s: %s", in->path,
                              archive_error_string(in->lv[0].ar));
         shard_input_close(in);
@@ -514,6 +525,8 @@ void shard_input_close(shard_input *in)
         pop_level(in);
     if (in->lv[0].ar)
         archive_read_free(in->lv[0].ar);
+    if (in->fd > STDIN_FILENO)
+        close(in->fd);
     free(in->line);
     free(in);
 }

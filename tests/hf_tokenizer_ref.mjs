@@ -1,0 +1,237 @@
+// hf_tokenizer_ref.mjs TOKENIZER_JSON OUTDIR [SIZE_MB] - reference ids from
+// Hugging Face `tokenizers` (the npm package: HF's Rust core, native) for
+// tests/cli/hf_tokenizer.sh.
+//
+// Builds a deterministic corpus of texts and writes, in OUTDIR:
+//   all.jsonl        every text, one JSON string per line
+//   all.ids          HF's ids for each, one JSON array per line
+//                    (encode with addSpecialTokens: false, so added-token
+//                    strings in the text become their tokens)
+//   plain.jsonl      the texts that hold no added-token string
+//   plain.ids        their ids (the same whatever the added-token policy)
+// The corpus: the edge cases of tests/data/tokenizer_edge.jsonl, long runs,
+// the HH-RLHF, OASST and LLaMA-Factory texts from SHARED_DATA, Python
+// sources of the system's python3 library, and generated text in a dozen
+// scripts.  SIZE_MB (default 8) bounds the code and generated parts.
+//
+// The package is looked up in $HF_NPM_DIR, else in build/npm next to this
+// script's repository.  Exits non-zero with a one-line reason on stderr
+// when anything is missing.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+const me = 'hf_tokenizer_ref.mjs';
+
+function die(msg) {
+    process.stderr.write(`${me}: ${msg}\n`);
+    process.exit(1);
+}
+
+const [tokPath, outDir, sizeArg] = process.argv.slice(2);
+if (!tokPath || !outDir)
+    die('usage: node tests/hf_tokenizer_ref.mjs TOKENIZER_JSON OUTDIR ' +
+        '[SIZE_MB]');
+const budget = (Number(sizeArg) || 8) * (1 << 20);
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)),
+                          '..');
+const npmDir = process.env.HF_NPM_DIR || path.join(repo, 'build/npm');
+const pkgDir = path.join(npmDir, 'node_modules/tokenizers');
+if (!fs.existsSync(path.join(pkgDir, 'package.json')))
+    die(`no tokenizers package in ${npmDir} ` +
+        '(run: sh tests/install-npm.sh build/npm)');
+const require = createRequire(import.meta.url);
+let Tokenizer;
+try {
+    ({ Tokenizer } = require(pkgDir));
+} catch (e) {
+    die(`cannot load ${pkgDir}: ${e.message.split('\n')[0]}`);
+}
+
+const dataDir = process.env.SHARED_DATA || '../shared/data';
+
+// mulberry32: the same texts on every run.
+function rng(seed) {
+    let a = seed >>> 0;
+    return () => {
+        a = (a + 0x6d2b79f5) >>> 0;
+        let t = a;
+        t = Math.imul(t ^ (t >>> 15), t | 1);
+        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+}
+
+function pick(list, rand) {
+    return list[Math.floor(rand() * list.length)];
+}
+
+function randomFrom(alphabet, n, rand) {
+    const chars = [...alphabet];
+    let s = '';
+    for (let i = 0; i < n; i++)
+        s += pick(chars, rand);
+    return s;
+}
+
+function readText(p) {
+    try {
+        const raw = fs.readFileSync(p);
+        return (p.endsWith('.gz') ? zlib.gunzipSync(raw) : raw)
+            .toString('utf8');
+    } catch (e) {
+        die(`cannot read ${p}: ${e.message.split('\n')[0]}`);
+    }
+}
+
+// Every string value anywhere inside a JSON value.
+function strings(v, out) {
+    if (typeof v === 'string')
+        out.push(v);
+    else if (Array.isArray(v))
+        v.forEach((x) => strings(x, out));
+    else if (v && typeof v === 'object')
+        Object.values(v).forEach((x) => strings(x, out));
+    return out;
+}
+
+function jsonLines(p) {
+    return readText(p).split('\n').filter((l) => l.trim() !== '')
+        .map((l, i) => {
+            try {
+                return JSON.parse(l);
+            } catch (e) {
+                die(`${p}:${i + 1}: bad JSON`);
+            }
+        });
+}
+
+function sharedTexts() {
+    const texts = [];
+    for (const row of jsonLines(path.join(dataDir,
+                                          'hh-rlhf/harmless-base-test.jsonl.gz')))
+        texts.push(row.chosen, row.rejected);
+    for (const tree of jsonLines(path.join(dataDir, 'oasst/en_100_tree.jsonl')))
+        strings(tree, []).filter((s) => s.length > 20)
+            .forEach((s) => texts.push(s));
+    for (const f of ['kto_en_demo.json', 'dpo_en_demo.json'])
+        strings(JSON.parse(readText(path.join(dataDir, 'llama-factory', f))),
+                []).forEach((s) => texts.push(s));
+    return texts;
+}
+
+// Python sources of the system library, in sorted order, ~8 KB pieces.
+function codeTexts(limit) {
+    const dirs = fs.existsSync('/usr/lib') ? fs.readdirSync('/usr/lib')
+        .filter((d) => /^python3\.\d+$/.test(d)).sort() : [];
+    const texts = [];
+    let size = 0;
+    if (dirs.length === 0)
+        return texts;
+    const dir = path.join('/usr/lib', dirs[dirs.length - 1]);
+    for (const f of fs.readdirSync(dir).filter((f) => f.endsWith('.py'))
+        .sort()) {
+        const src = fs.readFileSync(path.join(dir, f), 'utf8');
+        for (let i = 0; i < src.length && size < limit; i += 8192) {
+            texts.push(src.slice(i, i + 8192));
+            size += Math.min(8192, src.length - i);
+        }
+    }
+    return texts;
+}
+
+// Words in many scripts with mixed spacing, digits and punctuation.
+const scripts = [
+    'абвгдеёжзийклмнопрстуфхцчшщъыьэюяАБВГДЕЖЗ', 'αβγδεζηθικλμνξοπρστυφχψωΑΒΓΔ',
+    'ابتثجحخدذرزسشصضطظعغفقكلمنهوي', 'אבגדהוזחטיכלמנסעפצקרשת',
+    'अआइईउऊएऐओऔकखगघचछजझटठडढणतथदधनपफबभमयरलवशषसह्ािीुूेैोौं',
+    'กขคฆงจฉชซญฎฏฐฑฒณดตถทธนบปผพฟภมยรลวศษสหฬอฮะาิีึืุู่้๊๋',
+    '的一是不了人我在有他这中大来上个国到说们为子和你地出道也时年',
+    'あいうえおかきくけこさしすせそたちつてとなにぬねのアイウエオカキクケコ',
+    '가나다라마바사아자차카타파하글한국어문장', 'ÀÁÂÃÄÅÆÇÈÉÊËÌÍÎÏÑÒÓÔÕÖØÙÚÛÜÝßàáâãäåæçèéêëìíîïñòóôõöøùúûüýÿ',
+    'ąćęłńóśźżĄĆĘŁŃÓŚŹŻčďěňřšťůžČĎĚŇŘŠŤŮŽ', 'ṁṃṅṇṭḍḥśṣāīūṛḷ',
+];
+const seps = [' ', ' ', ' ', ' ', '\n', ', ', '. ', '  ', '\t', '\u3000',
+              '\u00a0', '、', '。', ' - ', '\r\n', '! ', '? ', '\n\n'];
+
+function generatedTexts(limit) {
+    const rand = rng(2026);
+    const texts = [];
+    let size = 0;
+    while (size < limit) {
+        const script = pick(scripts, rand);
+        let s = '';
+        while (s.length < 2000) {
+            const r = rand();
+            if (r < 0.05)
+                s += String(Math.floor(rand() * 1e6));
+            else if (r < 0.08)
+                s += pick(['😀', '👍🏽', '👨‍👩‍👧', '🇫🇷', '❤️', '∑', '→'], rand);
+            else
+                s += randomFrom(script, 1 + Math.floor(rand() * 9), rand);
+            s += pick(seps, rand);
+        }
+        texts.push(s);
+        size += Buffer.byteLength(s);
+    }
+    return texts;
+}
+
+function longTexts() {
+    const rand = rng(42);
+    const b64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+    return [
+        'a'.repeat(3000), ' '.repeat(1000), '\n'.repeat(500), '1'.repeat(2001),
+        'ab'.repeat(1000), '!'.repeat(700), '\ud83d\ude42'.repeat(200),
+        randomFrom(b64, 8000, rand), randomFrom('abcdefghijklmnopqrstuvwxyz',
+                                              4000, rand),
+        randomFrom('的一是不了人我在有他', 1500, rand),
+        randomFrom(' \t\r\n\u00a0\u3000', 2000, rand) + 'end',
+        'e\u0301'.repeat(500), 'A\u030a'.repeat(300),
+    ];
+}
+
+const edgePath = path.join(repo, 'tests/data/tokenizer_edge.jsonl');
+const texts = [
+    ...jsonLines(edgePath),
+    ...longTexts(),
+    ...sharedTexts(),
+    ...codeTexts(budget / 2),
+    ...generatedTexts(budget / 4),
+];
+if (texts.some((t) => typeof t !== 'string'))
+    die(`${edgePath}: every line must be a JSON string`);
+
+let tok;
+try {
+    tok = Tokenizer.fromFile(tokPath);
+} catch (e) {
+    die(`${tokPath}: ${e.message.split('\n')[0]}`);
+}
+const added = JSON.parse(readText(tokPath)).added_tokens
+    .map((a) => a.content);
+
+const ids = [];
+for (let i = 0; i < texts.length; i += 256) {
+    const batch = await tok.encodeBatch(texts.slice(i, i + 256),
+                                        { addSpecialTokens: false });
+    batch.forEach((e) => ids.push(JSON.stringify(Array.from(e.getIds()))));
+}
+
+const plain = texts.map((t, i) => i)
+    .filter((i) => !added.some((a) => texts[i].includes(a)));
+fs.mkdirSync(outDir, { recursive: true });
+const lines = (list) => list.join('\n') + '\n';
+fs.writeFileSync(path.join(outDir, 'all.jsonl'),
+                 lines(texts.map((t) => JSON.stringify(t))));
+fs.writeFileSync(path.join(outDir, 'all.ids'), lines(ids));
+fs.writeFileSync(path.join(outDir, 'plain.jsonl'),
+                 lines(plain.map((i) => JSON.stringify(texts[i]))));
+fs.writeFileSync(path.join(outDir, 'plain.ids'),
+                 lines(plain.map((i) => ids[i])));
+process.stdout.write(`${texts.length} texts, ${plain.length} without ` +
+                     'added tokens\n');

@@ -66,9 +66,20 @@ void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  */
 void cli_print_accounting(FILE *f, const shard_accounting *a);
 
+/*
+ * Writes every record the loader gives to `out`: JSON lines, or with
+ * `tokens` the binary token stream of docs/FORMAT.md.  Defined in
+ * cmd_cat.c; returns an exit status.
+ */
+struct shard_dataset;
+struct shard_loader;
+int cli_write_records(FILE *out, struct shard_dataset *ds,
+                      struct shard_loader *l, int tokens);
+
 int cmd_compile(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_cat(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 #endif

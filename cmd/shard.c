@@ -15,7 +15,8 @@ static const struct {
     {"compile", cmd_compile, "compile feedback logs into a dataset"},
     {"inspect", cmd_inspect, "summarise a dataset"},
     {"verify", cmd_verify, "check every checksum of a dataset or shard"},
-    {"cat", cmd_cat, "print a dataset's records as JSON lines"},
+    {"cat", cmd_cat, "write records as JSON lines or a token stream"},
+    {"export", cmd_export, "export to Megatron .bin/.idx or JSON lines"},
 };
 
 static void usage(FILE *f)

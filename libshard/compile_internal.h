@@ -5,6 +5,7 @@
 #define SHARD_COMPILE_INTERNAL_H
 
 #include "shard_compile.h"
+#include "shard_tokenizer.h"
 #include "shard_writer.h"
 
 /* A growable character buffer. */
@@ -17,14 +18,37 @@ int shard_strbuf_append(shard_strbuf *b, const char *s, size_t n);
 void shard_strbuf_free(shard_strbuf *b);
 
 /*
- * Renders messages (context, then the response last) with a chat template
- * into the text before the response and the response's own text.  The two
- * are tokenized separately so that the boundary is exact.  Returns 0, or
- * SHARD_ENOTFOUND for an unknown template, or SHARD_ENOMEM.
+ * A chat template bound to a tokenizer (template.c).  Opening resolves
+ * the template's structural tokens; the names of those the tokenizer
+ * lacks, which are then rendered as text, go to `missing` (`cap` bytes,
+ * empty when none).  Returns 0, SHARD_ENOTFOUND for an unknown name, or
+ * SHARD_ENOMEM.
  */
-int shard_template_render(const char *name, const shard_message *m,
+typedef struct shard_template shard_template;
+
+int shard_template_open(shard_template **out, const char *name,
+                        const shard_tokenizer *tok, char *missing,
+                        size_t cap);
+void shard_template_close(shard_template *t);
+
+/*
+ * Renders messages (context, then the response last) into the text before
+ * the response and the response's own text, with structural tokens as
+ * markers.  The two are tokenized separately so that the boundary is
+ * exact.  Returns 0 or SHARD_ENOMEM.
+ */
+int shard_template_render(const shard_template *t, const shard_message *m,
                           size_t n, shard_strbuf *prompt,
                           shard_strbuf *response);
+
+/*
+ * Appends the ids of a rendering to `out`: its text runs through the
+ * tokenizer (with HF's added-token matching when `added`), its markers as
+ * their ids.  Returns 0, SHARD_ENOMEM or SHARD_EINVAL for a damaged
+ * marker.
+ */
+int shard_template_encode(const shard_tokenizer *tok, const char *s,
+                          size_t n, int added, shard_tokens *out);
 
 /*
  * Record identity after key normalisation (trim each message, fold runs of

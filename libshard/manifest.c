@@ -75,12 +75,14 @@ static void write_accounting(FILE *f, const shard_accounting *a,
     fprintf(f, "},\n    \"records\": %llu,\n    \"kept\": %llu,\n"
                "    \"duplicate\": %llu,\n    \"near_duplicate\": %llu,\n"
                "    \"conflict\": %llu,\n    \"replaced_utf8\": %llu,\n"
+               "    \"special_text\": %llu,\n"
                "    \"inputs_failed\": %llu,\n    \"examples\": [",
             (unsigned long long)a->records, (unsigned long long)a->kept,
             (unsigned long long)a->duplicate,
             (unsigned long long)a->near_duplicate,
             (unsigned long long)a->conflict,
             (unsigned long long)a->replaced_utf8,
+            (unsigned long long)a->special_text,
             (unsigned long long)a->inputs_failed);
     int first = 1;
     for (int r = 0; r < SHARD_REASONS; r++)
@@ -171,6 +173,8 @@ static void write_body(FILE *f, const shard_manifest_data *d)
                "\"template\": ", t->vocab_size,
             (unsigned long long)t->hash);
     put_str(f, t->template);
+    fprintf(f, ", \"added_tokens\": \"%s\"",
+            o->hf_added_tokens ? "tokens" : "text");
     if (t->eos_id != SHARD_NO_TOKEN)
         fprintf(f, ", \"eos_id\": %u", t->eos_id);
     fprintf(f, "},\n  \"options\": {\"codec\": \"%s\", \"zstd_level\": %d, "
@@ -286,6 +290,7 @@ static void read_accounting(shard_json_value root, shard_accounting *a)
     a->near_duplicate = get_u64(acc, "near_duplicate");
     a->conflict = get_u64(acc, "conflict");
     a->replaced_utf8 = get_u64(acc, "replaced_utf8");
+    a->special_text = get_u64(acc, "special_text");
     a->inputs_failed = get_u64(acc, "inputs_failed");
     if (shard_json_get(acc, "invalid_by_reason", 17, &by))
         for (int r = 0; r < SHARD_REASONS; r++)

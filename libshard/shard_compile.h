@@ -41,6 +41,7 @@ typedef struct {
     uint64_t tokens_by_label[SHARD_LABEL_COUNT];
     uint64_t pairs;        /* chosen/rejected pairs with both kept */
     uint64_t replaced_utf8; /* invalid UTF-8 sequences replaced */
+    uint64_t special_text;  /* records with special-token strings in text */
     uint64_t inputs_failed; /* unreadable or cut short (--keep-going) */
 } shard_accounting;
 
@@ -74,6 +75,8 @@ typedef struct {
     int keep_going;            /* an unreadable input is reported, skipped */
     const char *field_map;     /* format map: "prompt=q,response=a,..." */
     const char *label_rule;    /* score to label: "score>=7[;score<=3]" */
+    int hf_added_tokens;       /* added-token strings in text become
+                                  tokens, as HF does; default: text */
 } shard_compile_options;
 
 #define SHARD_COMPILE_OPTIONS_VERSION 1

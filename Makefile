@@ -30,7 +30,7 @@ ALL_CXXFLAGS := -std=c++17 -fPIC -Ilibshard -Wall -Wextra $(CXXFLAGS)
 # Debian packages the build, the tests and the demo need.
 DEB_BUILD := pkg-config g++ libzstd-dev libxxhash-dev libarchive-dev \
              libsimdjson-dev libpcre2-dev libutf8proc-dev
-DEB_TEST := zstd
+DEB_TEST := zstd python3-numpy
 
 # The reader side: libc, zstd and xxHash only (see DESIGN.md, section 3).
 READER_SRC := libshard/common.c libshard/shard_reader.c \
@@ -160,6 +160,11 @@ check: all $(TEST_BIN) $(BUILD)/examples/read_shard $(BUILD)/fuzz/replay \
 	$(Q)SHARD=$(BUILD)/shard BUILD=$(BUILD) SHARED_DATA=$(SHARED_DATA) \
 	    sh tests/run.sh
 
+## bench-reader: tokens/s to Python as numpy batches (zstd, none, memmap)
+bench-reader: all vocab
+	$(Q)BUILD=$(BUILD) SHARD=$(BUILD)/shard SHARED_DATA=$(SHARED_DATA) \
+	    sh tests/bench/bench_reader.sh
+
 ## demo: compile the example logs into build/demo and print the summary
 demo: all vocab
 	$(Q)rm -rf $(BUILD)/demo
@@ -198,5 +203,6 @@ docs/shard.1: docs/shard.1.md docs/md2man.awk
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all help deps vocab testdeps check demo install clean man
+.PHONY: all help deps vocab testdeps check demo install clean man \
+        bench-reader
 .SUFFIXES:

@@ -4,7 +4,7 @@
  * loader").
  *
  * The units of the dataset are grouped by the token frame of their
- * (pos) record into a frame list built once at open.  An epoch's order is
+ * (chosen) record into a frame list built once at open.  An epoch's order is
  * a function of (seed, epoch) alone: a permutation of the frame list, cut
  * into windows of `window` frames, and a permutation of each window's
  * units.  A partition is a contiguous range of that order.  Reaching a
@@ -479,7 +479,7 @@ static int current(shard_loader *l, shard_record *rec)
     e = &l->entries[g - l->wstart[w]];
     i = l->pairs ? l->d->pairs[e->unit][half] : e->unit;
     l->peek = i;
-    if (half) /* the neg side of a pair: random access */
+    if (half) /* the rejected side of a pair: random access */
         return (rc = shard_dataset_get(l->d, i, rec)) < 0
                    ? shard_errf(l->err, rc, "%s", l->d->err)
                    : 1;

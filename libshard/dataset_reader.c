@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "dataset_internal.h"
+#include "shard_pairs.h"
 
 int shard_select_parse(const char *name, unsigned *select)
 {
@@ -103,23 +104,80 @@ static int add_streams(shard_dataset *d, const char *dir,
     return rc;
 }
 
-/* Open addressing on pair ids: slot of `id`, or of the empty slot. */
-static size_t pair_slot(const uint64_t (*table)[2], size_t mask,
-                        uint64_t id)
-{
-    size_t h = (size_t)((id * 0x9e3779b97f4a7c15ull) >> 17) & mask;
+/*
+ * Open addressing on 64-bit keys (pair ids, record ids; never 0): the
+ * slot of `key`, or the empty slot where it would go.
+ */
+typedef struct {
+    uint64_t (*slot)[2]; /* key, value + 1 */
+    size_t mask;
+} id_table;
 
-    while (table[h][0] && table[h][0] != id)
-        h = (h + 1) & mask;
+static int table_init(id_table *t, uint64_t n)
+{
+    size_t size = 16;
+
+    while (size < 2 * n)
+        size *= 2;
+    t->mask = size - 1;
+    t->slot = calloc(size, sizeof(*t->slot));
+    return t->slot ? 0 : SHARD_ENOMEM;
+}
+
+static size_t table_find(const id_table *t, uint64_t key)
+{
+    size_t h = (size_t)((key * 0x9e3779b97f4a7c15ull) >> 17) & t->mask;
+
+    while (t->slot[h][0] && t->slot[h][0] != key)
+        h = (h + 1) & t->mask;
     return h;
 }
 
-/* Calls fn(d, ctx, dataset index, pair id) for each record of `label`. */
-static void each_paired(shard_dataset *d, int label,
-                        void (*fn)(shard_dataset *, void *, uint64_t,
-                                   uint64_t),
-                        void *ctx)
+/* Keeps the first value given for a key. */
+static void table_put(id_table *t, uint64_t key, uint64_t value)
 {
+    size_t h = table_find(t, key);
+
+    if (!t->slot[h][0]) {
+        t->slot[h][0] = key;
+        t->slot[h][1] = value + 1;
+    }
+}
+
+/* The value of key + 1, or 0 when absent. */
+static uint64_t table_get(const id_table *t, uint64_t key)
+{
+    return key ? t->slot[table_find(t, key)][1] : 0;
+}
+
+/* Puts (column value, dataset index) of every record of `label`. */
+static void index_column(const shard_dataset *d, int kind, int label,
+                         id_table *t)
+{
+    for (size_t k = 0; k < d->n; k++) {
+        size_t count, width;
+        const uint64_t *keys =
+            shard_reader_column(d->shards[k], kind, &count, &width);
+        const uint8_t *labels = shard_reader_column(
+            d->shards[k], SHARD_COL_LABEL, &count, &width);
+
+        for (size_t i = 0; keys && labels && i < count; i++)
+            if (keys[i] && labels[i] == label)
+                table_put(t, keys[i], d->starts[k] + i);
+    }
+}
+
+static void add_pair(shard_dataset *d, uint64_t pos, uint64_t neg)
+{
+    d->pairs[d->n_pairs][0] = pos;
+    d->pairs[d->n_pairs][1] = neg;
+    d->n_pairs++;
+}
+
+/* Without a pairs table: pos and neg records sharing a pair_id. */
+static void join_on_pair_id(shard_dataset *d, id_table *neg)
+{
+    index_column(d, SHARD_COL_PAIR_ID, SHARD_LABEL_NEG, neg);
     for (size_t k = 0; k < d->n; k++) {
         size_t count, width;
         const uint64_t *ids = shard_reader_column(
@@ -127,63 +185,84 @@ static void each_paired(shard_dataset *d, int label,
         const uint8_t *labels = shard_reader_column(
             d->shards[k], SHARD_COL_LABEL, &count, &width);
 
-        for (size_t i = 0; ids && labels && i < count; i++)
-            if (ids[i] && labels[i] == label)
-                fn(d, ctx, d->starts[k] + i, ids[i]);
+        for (size_t i = 0; ids && labels && i < count; i++) {
+            uint64_t n = labels[i] == SHARD_LABEL_POS
+                             ? table_get(neg, ids[i]) : 0;
+
+            if (n)
+                add_pair(d, d->starts[k] + i, n - 1);
+        }
     }
 }
 
-typedef struct {
-    uint64_t (*table)[2]; /* pair id, neg dataset index + 1 */
-    size_t mask;
-} pair_table;
-
-static void note_neg(shard_dataset *d, void *ctx, uint64_t i, uint64_t id)
+static int by_chosen_then_rejected(const void *a, const void *b)
 {
-    pair_table *t = ctx;
-    size_t h = pair_slot((const uint64_t (*)[2])t->table, t->mask, id);
+    const uint64_t *x = a, *y = b;
 
-    if (!t->table[h][0]) { /* the first neg of an id is its partner */
-        t->table[h][0] = id;
-        t->table[h][1] = i + 1;
-    }
-}
-
-static void join_pos(shard_dataset *d, void *ctx, uint64_t i, uint64_t id)
-{
-    pair_table *t = ctx;
-    size_t h = pair_slot((const uint64_t (*)[2])t->table, t->mask, id);
-
-    if (t->table[h][0]) {
-        d->pairs[d->n_pairs][0] = i;
-        d->pairs[d->n_pairs][1] = t->table[h][1] - 1;
-        d->n_pairs++;
-    }
+    return x[0] != y[0] ? (x[0] > y[0]) - (x[0] < y[0])
+                        : (x[1] > y[1]) - (x[1] < y[1]);
 }
 
 /*
- * Joins pos and neg records on pair_id, from the mapped columns: every
- * pos record whose id some neg record carries makes one pair, in pos
- * order.  Linear in the records.
+ * With the table: every row whose chosen and rejected records are both in
+ * the dataset, found by record_id whatever their labels (ranked replies
+ * compare two pos records, say); sorted by chosen record so that the
+ * loader meets each of their frames once.
  */
-static int join_pairs(shard_dataset *d)
+static int join_on_table(shard_dataset *d, const shard_pairs *t)
 {
-    uint64_t total = shard_dataset_count(d);
-    pair_table t;
-    size_t size = 16;
+    const shard_pair *rows = shard_pairs_rows(t);
+    uint64_t n = shard_pairs_count(t);
+    id_table ids;
 
-    while (size < 2 * total)
-        size *= 2;
-    t.table = calloc(size, sizeof(*t.table));
-    t.mask = size - 1;
-    d->pairs = calloc(total + 1, sizeof(*d->pairs));
-    if (!t.table || !d->pairs) {
-        free(t.table);
+    if (table_init(&ids, shard_dataset_count(d)) < 0 ||
+        !(d->pairs = calloc(n + 1, sizeof(*d->pairs)))) {
+        free(ids.slot);
         return shard_errf(d->err, SHARD_ENOMEM, "out of memory");
     }
-    each_paired(d, SHARD_LABEL_NEG, note_neg, &t);
-    each_paired(d, SHARD_LABEL_POS, join_pos, &t);
-    free(t.table);
+    for (int label = 0; label < SHARD_LABEL_COUNT; label++)
+        index_column(d, SHARD_COL_RECORD_ID, label, &ids);
+    for (uint64_t j = 0; j < n; j++) {
+        uint64_t a = table_get(&ids, rows[j].chosen);
+        uint64_t b = table_get(&ids, rows[j].rejected);
+
+        if (a && b)
+            add_pair(d, a - 1, b - 1);
+    }
+    qsort(d->pairs, d->n_pairs, sizeof(*d->pairs), by_chosen_then_rejected);
+    free(ids.slot);
+    return 0;
+}
+
+/*
+ * Pairs of a directory dataset come from its pairs table when it has one
+ * (a record may then be in several pairs), else from equal pair_id
+ * columns.  Linear in records and rows, from the mapped columns.
+ */
+static int join_pairs(shard_dataset *d, const char *dir, int is_dir)
+{
+    char path[4200];
+    shard_pairs *t = NULL;
+    id_table neg;
+    int rc;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, SHARD_PAIRS_PATH);
+    rc = is_dir ? shard_pairs_open(&t, path) : SHARD_ENOTFOUND;
+    if (rc == 0) {
+        rc = join_on_table(d, t);
+        shard_pairs_close(t);
+        return rc;
+    }
+    if (rc != SHARD_ENOTFOUND)
+        return shard_errf(d->err, rc, "%s", shard_last_error());
+    if (table_init(&neg, shard_dataset_count(d)) < 0 ||
+        !(d->pairs = calloc(shard_dataset_count(d) + 1,
+                            sizeof(*d->pairs)))) {
+        free(neg.slot);
+        return shard_errf(d->err, SHARD_ENOMEM, "out of memory");
+    }
+    join_on_pair_id(d, &neg);
+    free(neg.slot);
     return 0;
 }
 
@@ -210,7 +289,7 @@ int shard_dataset_open_with(shard_dataset **out, const char *path,
         return shard_set_last_error(SHARD_ENOMEM, "out of memory");
     d->select = o->select ? o->select : SHARD_SELECT_ALL;
     if (d->select & SHARD_SELECT_PAIRS)
-        d->select = SHARD_SELECT_PAIRS | SHARD_SELECT_BOTH;
+        d->select = SHARD_SELECT_PAIRS | SHARD_SELECT_ALL;
     ropts.cache_bytes = o->cache_bytes;
 
     if (!S_ISDIR(st.st_mode))
@@ -221,7 +300,7 @@ int shard_dataset_open_with(shard_dataset **out, const char *path,
         !(d->starts = calloc(1, sizeof(*d->starts))))
         rc = shard_errf(d->err, SHARD_ENOMEM, "out of memory");
     if (rc == 0 && (d->select & SHARD_SELECT_PAIRS))
-        rc = join_pairs(d);
+        rc = join_pairs(d, path, S_ISDIR(st.st_mode));
     if (rc < 0) {
         shard_copy_last_error(d->err[0] ? d->err : shard_strerror(rc));
         shard_dataset_close(d);

@@ -204,7 +204,7 @@ int shard_verify_file(const char *path, shard_report_fn report, void *ctx);
  */
 typedef struct shard_dataset shard_dataset;
 
-/* Streams a dataset keeps, as a mask; PAIRS iterates (pos, neg) pairs. */
+/* Streams a dataset keeps, as a mask; PAIRS iterates (chosen, rejected). */
 #define SHARD_SELECT_UNL (1u << SHARD_LABEL_UNL)
 #define SHARD_SELECT_POS (1u << SHARD_LABEL_POS)
 #define SHARD_SELECT_NEG (1u << SHARD_LABEL_NEG)
@@ -230,12 +230,16 @@ typedef struct {
 
 /*
  * Opens a dataset with the streams `o` selects (`o` may be NULL: all).
- * With SHARD_SELECT_PAIRS the pos and neg streams are opened and every
- * pos record is joined to the neg record of the same non-zero pair_id;
- * records without a partner are left out of the pairs (but still count
- * in shard_dataset_count).  On failure *out is NULL and
- * shard_last_error() says why: a missing manifest, a listed shard that is
- * missing, damaged or does not match its entry.
+ * With SHARD_SELECT_PAIRS every stream is opened and records are joined
+ * into (chosen, rejected) pairs: from the dataset's pairs table
+ * (shard_pairs.h) when it has one, each row whose two records are in the
+ * dataset, whatever their labels (a record may be in several pairs);
+ * otherwise each pos record with the first neg record of the same
+ * non-zero pair_id.  Pairs are ordered by chosen record.  Records without
+ * a partner are left out of the pairs (but still count in
+ * shard_dataset_count).  On failure *out is NULL and shard_last_error()
+ * says why: a missing manifest, a listed shard that is missing, damaged
+ * or does not match its entry.
  */
 int shard_dataset_open_with(shard_dataset **out, const char *path,
                             const shard_dataset_options *o);
@@ -262,8 +266,9 @@ const char *shard_dataset_errmsg(const shard_dataset *d);
 int shard_dataset_get(shard_dataset *d, uint64_t i, shard_record *rec);
 
 /*
- * Pairs (SHARD_SELECT_PAIRS only; 0 otherwise), in order of their pos
- * record.  Pair j is the dataset indexes of its pos and its neg record.
+ * Pairs (SHARD_SELECT_PAIRS only; 0 otherwise), in order of their chosen
+ * record.  Pair j is the dataset indexes of its chosen and its rejected
+ * record.
  */
 uint64_t shard_dataset_pairs(const shard_dataset *d);
 int shard_dataset_pair(const shard_dataset *d, uint64_t j, uint64_t *pos,
@@ -274,15 +279,15 @@ int shard_dataset_pair(const shard_dataset *d, uint64_t j, uint64_t *pos,
  * order, restricted to one partition, resumable from a small state.
  *
  * Units.  A unit is a record, or a pair with SHARD_SELECT_PAIRS (yielded
- * as two records, pos then neg).  Units are grouped by the token frame of
- * their (pos) record.
+ * as two records, chosen then rejected).  Units are grouped by the token
+ * frame of their (chosen) record.
  *
  * Order.  Without shuffle, dataset order.  With shuffle, for each epoch
  * the frames are permuted from (seed, epoch); consecutive runs of
  * `window` permuted frames form windows, and the units of a window are
  * permuted from (seed, epoch, window).  The loader holds a window's frames
  * while it yields their records, so each frame is decoded once per pass
- * (the neg side of pairs goes through the frame cache instead).
+ * (the rejected side of pairs goes through the frame cache instead).
  *
  * Partitions.  The epoch's order is cut into world × workers contiguous
  * ranges, partition rank × workers + worker taking the

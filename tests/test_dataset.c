@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "shard_pairs.h"
 #include "shard_reader.h"
 #include "shard_writer.h"
 #include "test.h"
@@ -237,6 +238,48 @@ TEST(pairs_join_pos_and_neg_on_pair_id)
         shard_record_release(&b);
     }
     CHECK(shard_loader_next(l, &a) == 0);
+    shard_loader_close(l);
+    shard_dataset_close(d);
+}
+
+/* A pairs table takes precedence: a record may be in several pairs. */
+TEST(pairs_come_from_the_pairs_table_when_there_is_one)
+{
+    static const uint64_t rows[][2] = {{3, 3}, {0, 0}, {0, 5}, {99999, 1},
+                                       {1, 1}, {2, 4}};
+    static const uint64_t want[][2] = {{0, 0}, {0, 5}, {1, 1}, {2, 4},
+                                       {3, 3}};
+    shard_pairs_writer *w;
+    uint64_t count, bytes, sum;
+    char path[512];
+    shard_dataset *d;
+    shard_loader *l;
+    shard_record r;
+
+    dataset();
+    CHECK(shard_pairs_writer_open(&w, root) == 0);
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        shard_pair p = {7, rid(SHARD_LABEL_POS, rows[i][0]),
+                        rid(SHARD_LABEL_NEG, rows[i][1]), i + 1};
+
+        CHECK(shard_pairs_writer_add(w, &p) == 0);
+    }
+    CHECK(shard_pairs_writer_finish(w, &count, &bytes, &sum) == 0);
+    shard_pairs_writer_free(w);
+    d = open_select("pairs");
+    snprintf(path, sizeof(path), "%s/%s", root, SHARD_PAIRS_PATH);
+    unlink(path);
+    CHECK_EQ_INT(shard_dataset_pairs(d), 5);
+    l = loader(d, 0, 0, 0, 1, 0);
+    for (size_t j = 0; j < 5; j++)
+        for (int side = 0; side < 2; side++) {
+            CHECK(shard_loader_next(l, &r) == 1);
+            CHECK_EQ_INT(r.record_id,
+                         rid(side ? SHARD_LABEL_NEG : SHARD_LABEL_POS,
+                             want[j][side]));
+            shard_record_release(&r);
+        }
+    CHECK(shard_loader_next(l, &r) == 0);
     shard_loader_close(l);
     shard_dataset_close(d);
 }

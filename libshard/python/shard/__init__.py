@@ -89,7 +89,8 @@ class RecordView:
 class Dataset:
     """A dataset directory (through its manifest.json) or one shard file.
 
-    select: "pos", "neg", "unl", "both" (pos and neg), "all" or "pairs".
+    select: "pos", "neg", "unl", "both" (pos and neg), "all" or "pairs"
+    (records joined into (chosen, rejected) pairs, see pair()).
     Indexing gives records numbered pos first, then neg, then unl.
     """
 
@@ -139,16 +140,16 @@ class Dataset:
 
     @property
     def pairs(self):
-        """Number of (pos, neg) pairs (select="pairs" only)."""
+        """Number of (chosen, rejected) pairs (select="pairs" only)."""
         return lib.shard_dataset_pairs(self._h)
 
     def pair(self, j):
-        """Pair j as (pos record, neg record)."""
-        pos, neg = ctypes.c_uint64(), ctypes.c_uint64()
-        if lib.shard_dataset_pair(self._h, j, ctypes.byref(pos),
-                                  ctypes.byref(neg)) < 0:
+        """Pair j as (chosen record, rejected record)."""
+        chosen, rejected = ctypes.c_uint64(), ctypes.c_uint64()
+        if lib.shard_dataset_pair(self._h, j, ctypes.byref(chosen),
+                                  ctypes.byref(rejected)) < 0:
             raise IndexError("pair %d out of range" % j)
-        return self[pos.value], self[neg.value]
+        return self[chosen.value], self[rejected.value]
 
     def loader(self, **options):
         """A Loader over this dataset; see Loader for the options."""

@@ -117,7 +117,7 @@ def batch_index(counts, batch_size, worker, nth):
 class ShardIterableDataset(IterableDataset):
     """Batches of a libshard dataset for torch.utils.data.DataLoader.
 
-    select: "neg", "pos", "both", "all" or "pairs" (pos then neg of each
+    select: "neg", "pos", "both", "all" or "pairs" (chosen then rejected
     pair, adjacent).  Each record is cut to max_len tokens.  Batches are
     dicts of pad_packed() plus "label" (0 unl, 1 pos, 2 neg per record)
     and "batch_index".

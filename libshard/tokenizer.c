@@ -81,6 +81,58 @@ const char shard_pattern_o200k[] =
     "|\\p{N}{1,3}+| ?[^" WS "\\p{L}\\p{N}]++[\\r\\n/]*+"
     "|[" WS "]*[\\r\\n]+" WS_TAIL;
 
+/*
+ * Numbers that PCRE2 10.42 (Unicode 14) does not know as \p{N} but the
+ * references do.  tiktoken's core (npm tiktoken 1.0.22) knows Unicode 15's
+ * Kaktovik numerals; HF tokenizers' Oniguruma knows Unicode 16, which adds
+ * the digits of Garay, Myanmar Extended-C, Sunuwar, Kawi, Gurung Khema,
+ * Kirat Rai, Nag Mundari, Ol Onal and the outlined digits.  Found by
+ * tokenizing every letter, number and mark code point of Unicode 17 in
+ * four contexts with ours and the references; letters added after Unicode
+ * 14 gave the same ids either way.
+ */
+const char shard_numbers_tiktoken[] = "\\x{1D2C0}-\\x{1D2D3}";
+const char shard_numbers_hf[] =
+    "\\x{10D40}-\\x{10D49}\\x{116D0}-\\x{116E3}\\x{11BF0}-\\x{11BF9}"
+    "\\x{11F50}-\\x{11F59}\\x{16130}-\\x{16139}\\x{16D70}-\\x{16D79}"
+    "\\x{1CCF0}-\\x{1CCF9}\\x{1D2C0}-\\x{1D2D3}\\x{1E4F0}-\\x{1E4F9}"
+    "\\x{1E5F1}-\\x{1E5FA}";
+
+int shard_tok_compile_pattern(shard_pretok **out, const char *pattern,
+                              const char *numbers, char *err)
+{
+    static const char pn[] = "\\p{N}";
+    size_t n = strlen(pattern), extra = strlen(numbers), o = 0;
+    int in_class = 0, rc;
+    char *p;
+
+    /* Each \p{N} grows by the extra ranges and at most two brackets. */
+    if (!(p = malloc(n + (n / 5 + 1) * (extra + 2) + 1)))
+        return SHARD_ENOMEM;
+    for (size_t i = 0; i < n;) {
+        if (strncmp(pattern + i, pn, 5) == 0) {
+            o += (size_t)sprintf(p + o, in_class ? "%s%s" : "[%s%s]", pn,
+                                 numbers);
+            i += 5;
+            continue;
+        }
+        if (pattern[i] == '\\' && i + 1 < n) {
+            p[o++] = pattern[i++];
+        } else if (pattern[i] == '[' && !in_class) {
+            in_class = 1;
+        } else if (pattern[i] == ']' && in_class &&
+                   !(pattern[i - 1] == '[' ||
+                     (pattern[i - 1] == '^' && pattern[i - 2] == '['))) {
+            in_class = 0;
+        }
+        p[o++] = pattern[i++];
+    }
+    p[o] = '\0';
+    rc = shard_pretok_new(out, p, err);
+    free(p);
+    return rc;
+}
+
 typedef struct {
     const char *text;
     uint32_t id;
@@ -463,7 +515,9 @@ static int tok_load_tiktoken(shard_tokenizer *t, const tok_encoding *enc,
                                    enc->specials[i].id);
     if (rc == 0)
         rc = shard_tok_finish_added(t, tp.label);
-    if (rc == 0 && (rc = shard_pretok_new(&t->split, enc->pattern, err)))
+    if (rc == 0 && (rc = shard_tok_compile_pattern(&t->split, enc->pattern,
+                                                   shard_numbers_tiktoken,
+                                                   err)))
         shard_set_last_error(rc, "%s: %s", enc->name, err);
 
     free(tp.e);

@@ -485,7 +485,8 @@ static int hf_read(hf_load *h, shard_json_value root)
         (rc = hf_merges(h, model)) || (rc = hf_added(h, root)) ||
         (rc = shard_tok_finish_added(h->t, h->label)))
         return rc;
-    if ((rc = shard_pretok_new(&h->t->split, h->pattern, err)) != 0)
+    if ((rc = shard_tok_compile_pattern(&h->t->split, h->pattern,
+                                        shard_numbers_hf, err)) != 0)
         return shard_set_last_error(rc, "%s: %s", h->label, err);
     return 0;
 }

@@ -42,6 +42,18 @@ extern const char shard_pattern_cl100k[];
 extern const char shard_pattern_qwen[];
 extern const char shard_pattern_o200k[];
 
+/* Code point ranges, in PCRE2 class syntax, to count as \p{N}. */
+extern const char shard_numbers_tiktoken[];
+extern const char shard_numbers_hf[];
+
+/*
+ * Compiles a split pattern with `numbers` added wherever it says \p{N}
+ * (inside a class, or as a class of its own).  Returns what
+ * shard_pretok_new() returns.
+ */
+int shard_tok_compile_pattern(shard_pretok **out, const char *pattern,
+                              const char *numbers, char *err);
+
 /* Reads a whole file into a NUL-terminated buffer of *size bytes, then
  * SHARD_JSON_PADDING more; `label` names the file in messages. */
 int shard_tok_read_file(const char *path, const char *label, char **data,

@@ -3,6 +3,8 @@
 # (Llama-3, Qwen3, GPT-4o) against HF tokenizers itself (npm, native), on
 # edge cases and several megabytes of prose, code and generated text in a
 # dozen scripts; decoding back; refusal of what is not supported.
+# HF_CORPUS_MB (default 4) sizes the code and generated parts of the corpus;
+# `make check-tokenizer-full` runs it with 40.
 . tests/cli_lib.sh
 
 if [ -n "${SHARD_CACHE_DIR:-}" ]; then
@@ -27,7 +29,7 @@ same_lines() {
 for model in llama3 qwen3 gpt4o; do
     json=$cache/tokenizers/$model.json
     ref=$TMP/$model
-    if ! node tests/hf_tokenizer_ref.mjs "$json" "$ref" 4 \
+    if ! node tests/hf_tokenizer_ref.mjs "$json" "$ref" "${HF_CORPUS_MB:-4}" \
             > "$TMP/ref.out" 2>&1; then
         fail "$model:reference" "$(tail -1 "$TMP/ref.out")"
         continue

@@ -160,6 +160,11 @@ check: all $(TEST_BIN) $(BUILD)/examples/read_shard $(BUILD)/fuzz/replay \
 	$(Q)SHARD=$(BUILD)/shard BUILD=$(BUILD) SHARED_DATA=$(SHARED_DATA) \
 	    sh tests/run.sh
 
+## check-tokenizer-full: every code point, and tens of MB, against the references
+check-tokenizer-full: all testdeps
+	$(Q)SHARD=$(BUILD)/shard SHARD_SWEEP_STEP=1 sh tests/cli/unicode_sweep.sh
+	$(Q)SHARD=$(BUILD)/shard HF_CORPUS_MB=40 sh tests/cli/hf_tokenizer.sh
+
 ## bench-reader: tokens/s to Python as numpy batches (zstd, none, memmap)
 bench-reader: all vocab
 	$(Q)BUILD=$(BUILD) SHARD=$(BUILD)/shard SHARED_DATA=$(SHARED_DATA) \
@@ -203,6 +208,6 @@ docs/shard.1: docs/shard.1.md docs/md2man.awk
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all help deps vocab testdeps check demo install clean man \
-        bench-reader
+.PHONY: all help deps vocab testdeps check check-tokenizer-full demo \
+        install clean man bench-reader
 .SUFFIXES:

@@ -728,8 +728,14 @@ static int setup(compiler *c)
     snprintf(ti->template, sizeof(ti->template), "%s", o->template_name);
     ti->hash = shard_tokenizer_hash(c->tok);
     ti->vocab_size = shard_tokenizer_vocab_size(c->tok);
-    ti->bos_id = ti->pad_id = SHARD_NO_TOKEN;
-    int64_t eos = shard_tokenizer_special(c->tok, "<|endoftext|>");
+    ti->pad_id = SHARD_NO_TOKEN;
+    int64_t bos = shard_template_begin(c->tpl);
+    int64_t eos = shard_template_end(c->tpl);
+    if (eos < 0)
+        eos = shard_tokenizer_special(c->tok, "<|endoftext|>");
+    if (eos < 0)
+        eos = shard_tokenizer_special(c->tok, "<|end_of_text|>");
+    ti->bos_id = bos >= 0 ? (uint32_t)bos : SHARD_NO_TOKEN;
     ti->eos_id = eos >= 0 ? (uint32_t)eos : SHARD_NO_TOKEN;
 
     if ((rc = prepare_outdir(c)) < 0)

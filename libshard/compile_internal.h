@@ -31,6 +31,11 @@ int shard_template_open(shard_template **out, const char *name,
                         size_t cap);
 void shard_template_close(shard_template *t);
 
+/* Ids of the token the template begins a record with and ends a response
+ * with, or -1 when it has none or the tokenizer lacks it. */
+int64_t shard_template_begin(const shard_template *t);
+int64_t shard_template_end(const shard_template *t);
+
 /*
  * Renders messages (context, then the response last) into the text before
  * the response and the response's own text, with structural tokens as

@@ -175,6 +175,8 @@ static void write_body(FILE *f, const shard_manifest_data *d)
     put_str(f, t->template);
     fprintf(f, ", \"added_tokens\": \"%s\"",
             o->hf_added_tokens ? "tokens" : "text");
+    if (t->bos_id != SHARD_NO_TOKEN)
+        fprintf(f, ", \"bos_id\": %u", t->bos_id);
     if (t->eos_id != SHARD_NO_TOKEN)
         fprintf(f, ", \"eos_id\": %u", t->eos_id);
     fprintf(f, "},\n  \"options\": {\"codec\": \"%s\", \"zstd_level\": %d, "

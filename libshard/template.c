@@ -126,6 +126,18 @@ void shard_template_close(shard_template *t)
     free(t);
 }
 
+int64_t shard_template_begin(const shard_template *t)
+{
+    return t->kind == TPL_LLAMA3 ? t->id[TPL_BEGIN] : -1;
+}
+
+int64_t shard_template_end(const shard_template *t)
+{
+    if (t->kind == TPL_CHATML || t->kind == TPL_QWEN)
+        return t->id[TPL_IM_END];
+    return t->kind == TPL_LLAMA3 ? t->id[TPL_EOT] : -1;
+}
+
 /* Appends a structural token: its marker, or its text. */
 static int tpl_token_put(const shard_template *t, tpl_token k,
                          shard_strbuf *b)

@@ -26,6 +26,30 @@ static double now(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/*
+ * Per input: rows read = kept + skipped, records, and why an input
+ * skipped by --keep-going stopped; from the manifest just written.
+ */
+static void summary_inputs(const char *out)
+{
+    shard_manifest m;
+
+    if (shard_manifest_read(out, &m) < 0)
+        return;
+    for (size_t i = 0; i < m.n_inputs; i++) {
+        const shard_manifest_input *in = &m.inputs[i];
+
+        fprintf(stderr, "  input    %s (%s): %llu read = %llu kept + %llu "
+                "skipped, %llu records%s%s\n", in->path, in->format,
+                (unsigned long long)in->rows_read,
+                (unsigned long long)in->rows_kept,
+                (unsigned long long)in->rows_invalid,
+                (unsigned long long)in->records,
+                in->error[0] ? "; stopped: " : "", in->error);
+    }
+    shard_manifest_free(&m);
+}
+
 static void summary(const shard_accounting *a, const char *out, double secs)
 {
     uint64_t tokens = 0;
@@ -36,6 +60,7 @@ static void summary(const shard_accounting *a, const char *out, double secs)
         tokens += a->tokens_by_label[l];
     fprintf(stderr, "shard: compiled %s in %.2f s\n", out, secs);
     cli_print_accounting(stderr, a);
+    summary_inputs(out);
     fprintf(stderr, "  speed    %.0f rows/s, %.2f M tokens/s\n",
             secs > 0 ? a->rows_read / secs : 0.0,
             secs > 0 ? tokens / secs / 1e6 : 0.0);

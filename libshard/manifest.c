@@ -325,6 +325,32 @@ static int read_shards(shard_json_value root, shard_manifest *m)
     return 0;
 }
 
+static int read_inputs(shard_json_value root, shard_manifest *m)
+{
+    shard_json_value list, s;
+    shard_json_iter it;
+
+    if (!shard_json_get(root, "inputs", 6, &list) ||
+        !shard_json_array_iter(list, &it))
+        return 0;
+    m->inputs = calloc(shard_json_size(list) + 1, sizeof(*m->inputs));
+    if (!m->inputs)
+        return SHARD_ENOMEM;
+    while (shard_json_array_next(&it, &s)) {
+        shard_manifest_input *d = &m->inputs[m->n_inputs++];
+
+        get_str(s, "path", d->path, sizeof(d->path));
+        get_str(s, "format", d->format, sizeof(d->format));
+        get_str(s, "error", d->error, sizeof(d->error));
+        d->rows_read = get_u64(s, "rows_read");
+        d->rows_kept = get_u64(s, "rows_kept");
+        d->rows_invalid = get_u64(s, "rows_invalid");
+        d->records = get_u64(s, "records");
+        d->kept = get_u64(s, "kept");
+    }
+    return 0;
+}
+
 static int slurp(const char *path, char **out, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -388,7 +414,8 @@ int shard_manifest_read(const char *dir, shard_manifest *m)
             m->tokenizer_hash = get_hex(tok, "hash");
         }
         read_accounting(root, &m->acct);
-        if ((rc = read_shards(root, m)) < 0)
+        if ((rc = read_shards(root, m)) < 0 ||
+            (rc = read_inputs(root, m)) < 0)
             shard_set_last_error(rc, "out of memory");
     }
     shard_json_parser_free(p);
@@ -399,5 +426,6 @@ int shard_manifest_read(const char *dir, shard_manifest *m)
 void shard_manifest_free(shard_manifest *m)
 {
     free(m->shards);
+    free(m->inputs);
     memset(m, 0, sizeof(*m));
 }

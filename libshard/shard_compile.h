@@ -110,6 +110,14 @@ typedef struct {
     uint64_t records, tokens, bytes, checksum;
 } shard_manifest_shard;
 
+/* One input as the manifest accounts for it. */
+typedef struct {
+    char path[1024];
+    char format[32];
+    char error[SHARD_ERRMAX]; /* why it stopped early (--keep-going), or "" */
+    uint64_t rows_read, rows_kept, rows_invalid, records, kept;
+} shard_manifest_input;
+
 typedef struct {
     char tokenizer[64];
     char template_name[32];
@@ -119,6 +127,8 @@ typedef struct {
     shard_accounting acct;
     shard_manifest_shard *shards;
     size_t n_shards;
+    shard_manifest_input *inputs;
+    size_t n_inputs;
 } shard_manifest;
 
 int shard_manifest_read(const char *dir, shard_manifest *m);

@@ -165,6 +165,7 @@ char *shard_emit_alloc(shard_emit *e, size_t n)
 {
     text_block *b = e->text;
 
+    n = (n + 15) & ~(size_t)15; /* every piece aligned for any type */
     while (b && b->cap - b->used < n)
         b = b->next;
     if (!b) {
@@ -712,6 +713,9 @@ static int setup(compiler *c)
         !(c->fixed = shard_format_find(o->format)))
         return shard_errf(c->err, SHARD_EINVAL, "unknown format \"%s\"",
                           o->format);
+    if ((o->field_map || o->label_rule) && (!c->fixed || !c->fixed->prepare))
+        return shard_errf(c->err, SHARD_EINVAL, "--map and --label-rule "
+                          "need --format map");
     if (c->fixed && c->fixed->prepare &&
         (rc = c->fixed->prepare(o, &c->fixed_state, c->err)) < 0)
         return rc;
@@ -746,11 +750,11 @@ static int setup(compiler *c)
 static int finish(compiler *c)
 {
     shard_manifest_data d;
+    uint64_t n_pairs;
     int rc;
 
     memset(&d, 0, sizeof(d));
     c->acct->replaced_utf8 = c->toks.replaced + c->prompt_toks.replaced;
-    uint64_t n_pairs;
     if ((rc = shard_pairs_writer_finish(c->pairs, &n_pairs, &d.pairs_bytes,
                                         &d.pairs_checksum)) < 0)
         return shard_errf(c->err, rc, "%s",

@@ -165,7 +165,7 @@ char *shard_emit_alloc(shard_emit *e, size_t n)
 {
     text_block *b = e->text;
 
-    n = (n + 15) & ~(size_t)15; /* every piece aligned for any type */
+    n = (n + 7) & ~(size_t)7; /* pieces stay 8-byte aligned, as data[] is */
     while (b && b->cap - b->used < n)
         b = b->next;
     if (!b) {

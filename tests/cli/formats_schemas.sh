@@ -101,3 +101,7 @@ check map_without_mapping_fails sh -c "test $? -eq 1 &&
 "$SHARD" compile -q "$F/mapped.jsonl" --format map --map 'response=x' \
     --label-rule 'rating=>7' -o "$TMP/badrule" 2> "$TMP/badrule.err"
 check bad_label_rule_fails grep -q 'label-rule: bad condition' "$TMP/badrule.err"
+"$SHARD" compile -q "$F/verl.jsonl" --label-rule 'reward>=1' -o "$TMP/norule" \
+    2> "$TMP/norule.err"
+check label_rule_needs_format_map sh -c "test $? -eq 1 &&
+    grep -q 'need --format map' '$TMP/norule.err'"

@@ -3,7 +3,8 @@
  *
  *   {"chosen_messages": [msgs], "rejected_messages": [msgs]}
  *       (LLaMA-Factory v1; messages may carry typed content parts and a
- *       per-message "loss_weight", which is read and not stored)
+ *       per-message "loss_weight", which is ignored: the last message is
+ *       the rated one)
  *   {"prompt"?: "..." | [msgs], "chosen": [msgs] | "...",
  *    "rejected": [msgs] | "...", "score_chosen"?, "score_rejected"?}
  *       (TRL's implicit and explicit prompt forms, ultrafeedback_binarized)

@@ -105,3 +105,26 @@ check bad_label_rule_fails grep -q 'label-rule: bad condition' "$TMP/badrule.err
     2> "$TMP/norule.err"
 check label_rule_needs_format_map sh -c "test $? -eq 1 &&
     grep -q 'need --format map' '$TMP/norule.err'"
+
+# OASST's rule on a tree that has what the real sample lacks: deleted and
+# failed-review replies (dropped with their subtrees), "_skip_*" keys and
+# other emojis (no votes), red_flag (a down vote), a deleted root.
+expect oasst oasst.jsonl oasst '3 1 4 1 1 2 2'
+labels oasst '{"A1": ["pos", 2], "A3": ["neg", -1], "A2": ["unl", 0],
+               "A8": ["unl", 0]}'
+check oasst_dropped_subtrees sh -c "! grep -q '\"A[467]\"' '$TMP/oasst.cat'"
+check oasst_context_is_the_path node -e "
+const r = require('fs').readFileSync('$TMP/oasst.cat', 'utf8').trim().split('\n')
+    .map(l => JSON.parse(l)).find(r => r.response === 'A3');
+if (r.context.map(m => m.role + ':' + m.content).join('|') !==
+    'user:Q|assistant:A1|user:P2') throw new Error(JSON.stringify(r.context));"
+check oasst_pairs_rank0_over_lower node -e "
+const fs = require('fs');
+const recs = new Map(fs.readFileSync('$TMP/oasst.cat', 'utf8').trim().split('\n')
+    .map(l => JSON.parse(l)).map(r => [r.record_id, r.response]));
+const b = fs.readFileSync('$TMP/oasst/pairs/00000.pairs'), got = [];
+for (let i = 0; i < Number(b.readBigUInt64LE(16)); i++) {
+    const h = o => b.readBigUInt64LE(64 + 32 * i + o).toString(16).padStart(16, '0');
+    got.push(recs.get(h(8)) + '>' + recs.get(h(16)));
+}
+if (got.join(',') !== 'A1>A2,A1>A8') throw new Error(got.join(','));"

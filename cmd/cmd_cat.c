@@ -240,10 +240,32 @@ int cli_write_records(FILE *out, shard_dataset *ds, shard_loader *l,
     return status;
 }
 
+int cli_open_loader(const char *cmd, const char *path, const char *label,
+                    const shard_loader_options *o, shard_dataset **ds,
+                    shard_loader **l)
+{
+    shard_dataset_options dopt = SHARD_DATASET_OPTIONS_INIT;
+
+    if (label && shard_select_parse(label, &dopt.select) < 0) {
+        cli_error("%s: unknown label \"%s\" (pos, neg, unl, both, all or "
+                  "pairs)", cmd, label);
+        return EXIT_USAGE;
+    }
+    if (shard_dataset_open_with(ds, path, &dopt) < 0) {
+        cli_error("%s: %s", cmd, shard_last_error());
+        return EXIT_FAIL;
+    }
+    if (shard_loader_open(l, *ds, o) < 0) {
+        cli_error("%s: %s", cmd, shard_last_error());
+        shard_dataset_close(*ds);
+        return EXIT_FAIL;
+    }
+    return EXIT_OK;
+}
+
 int cmd_cat(int argc, char **argv)
 {
     cat_args a = {0};
-    shard_dataset_options dopt = SHARD_DATASET_OPTIONS_INIT;
     shard_loader_options lopt = SHARD_LOADER_OPTIONS_INIT;
     shard_dataset *ds;
     shard_loader *l;
@@ -252,28 +274,15 @@ int cmd_cat(int argc, char **argv)
 
     if ((rc = parse_cat(argc, argv, &a, &paths)) >= 0)
         return rc;
-    if (a.label && shard_select_parse(a.label, &dopt.select) < 0) {
-        cli_error("cat: unknown label \"%s\" (pos, neg, unl, both, all or "
-                  "pairs)", a.label);
-        free(paths);
-        return EXIT_USAGE;
-    }
-    if (shard_dataset_open_with(&ds, paths[0], &dopt) < 0) {
-        cli_error("cat: %s", shard_last_error());
-        free(paths);
-        return EXIT_FAIL;
-    }
     lopt.shuffle = a.shuffle;
     lopt.seed = a.seed;
     lopt.readahead = 1;
-    if (shard_loader_open(&l, ds, &lopt) < 0) {
-        cli_error("cat: %s", shard_last_error());
-        rc = EXIT_FAIL;
-    } else {
+    rc = cli_open_loader("cat", paths[0], a.label, &lopt, &ds, &l);
+    if (rc == EXIT_OK) {
         rc = cli_write_records(stdout, ds, l, !strcmp(a.format, "tokens"));
         shard_loader_close(l);
+        shard_dataset_close(ds);
     }
-    shard_dataset_close(ds);
     free(paths);
     return rc;
 }

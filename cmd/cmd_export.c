@@ -218,41 +218,27 @@ int cmd_export(int argc, char **argv)
                        "Export records for other trainers: Megatron-Core "
                        "indexed dataset (.bin/.idx) or JSON lines.",
                        opts, 1, 1};
-    shard_dataset_options dopt = SHARD_DATASET_OPTIONS_INIT;
     shard_dataset *ds;
     shard_loader *l;
     char **paths;
 
     if ((rc = cli_parse(&cmd, argc, argv, &paths, &n)) != 0)
         return rc > 0 ? EXIT_OK : EXIT_USAGE;
-    rc = EXIT_USAGE;
-    if (!to || (strcmp(to, "megatron") && strcmp(to, "jsonl")))
+    if (!to || (strcmp(to, "megatron") && strcmp(to, "jsonl"))) {
         cli_error("export: --to megatron or --to jsonl is needed");
-    else if (!prefix)
+        rc = EXIT_USAGE;
+    } else if (!prefix) {
         cli_error("export: -o PREFIX is needed");
-    else if (label && shard_select_parse(label, &dopt.select) < 0)
-        cli_error("export: unknown label \"%s\" (pos, neg, unl, both, all "
-                  "or pairs)", label);
-    else
-        rc = EXIT_OK;
-    if (rc != EXIT_OK) {
-        free(paths);
-        return rc;
-    }
-    if (shard_dataset_open_with(&ds, paths[0], &dopt) < 0) {
-        cli_error("export: %s", shard_last_error());
-        free(paths);
-        return EXIT_FAIL;
-    }
-    if (shard_loader_open(&l, ds, NULL) < 0) {
-        cli_error("export: %s", shard_last_error());
-        rc = EXIT_FAIL;
+        rc = EXIT_USAGE;
     } else {
+        rc = cli_open_loader("export", paths[0], label, NULL, &ds, &l);
+    }
+    if (rc == EXIT_OK) {
         rc = !strcmp(to, "megatron") ? export_megatron(ds, l, prefix)
                                      : export_jsonl(ds, l, prefix);
         shard_loader_close(l);
+        shard_dataset_close(ds);
     }
-    shard_dataset_close(ds);
     free(paths);
     return rc;
 }

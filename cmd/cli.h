@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "shard_compile.h"
+#include "shard_reader.h"
 
 /* Exit statuses. */
 #define EXIT_OK 0
@@ -67,14 +68,22 @@ void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_print_accounting(FILE *f, const shard_accounting *a);
 
 /*
- * Writes every record the loader gives to `out`: JSON lines, or with
- * `tokens` the binary token stream of docs/FORMAT.md.  Defined in
- * cmd_cat.c; returns an exit status.
+ * Opens the dataset at `path` keeping what `label` selects (NULL: all;
+ * see shard_select_parse) and a loader over it (`o` may be NULL).
+ * Returns EXIT_OK, or EXIT_USAGE / EXIT_FAIL after printing "cmd: why".
+ * Defined in cmd_cat.c, like the next one.
  */
-struct shard_dataset;
-struct shard_loader;
-int cli_write_records(FILE *out, struct shard_dataset *ds,
-                      struct shard_loader *l, int tokens);
+int cli_open_loader(const char *cmd, const char *path, const char *label,
+                    const shard_loader_options *o, shard_dataset **ds,
+                    shard_loader **l);
+
+/*
+ * Writes every record the loader gives to `out`: JSON lines, or with
+ * `tokens` the binary token stream of docs/FORMAT.md.  Returns an exit
+ * status.
+ */
+int cli_write_records(FILE *out, shard_dataset *ds, shard_loader *l,
+                      int tokens);
 
 int cmd_compile(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);

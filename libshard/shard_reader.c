@@ -99,6 +99,7 @@ struct shard_reader {
     uint64_t *last_use;       /* per token frame, for LRU eviction */
     uint64_t clock;
     uint64_t cached_bytes, cache_budget;
+    atomic_ullong decoded;    /* token frames decoded, for statistics */
     atomic_uchar *checked;    /* per frame of codec none: 1 when verified */
 };
 
@@ -205,6 +206,7 @@ static int frame_get(shard_reader *r, uint64_t k, shard_buf **out)
     pthread_mutex_unlock(&r->lock);
 
     char err[SHARD_ERRMAX];
+    atomic_fetch_add(&r->decoded, 1);
     if ((rc = frame_decode(r->path, &r->tok, k, err, &b)) < 0) {
         pthread_mutex_lock(&r->lock);
         memcpy(r->err, err, SHARD_ERRMAX);
@@ -277,6 +279,11 @@ void shard_reader_frame_span(const shard_reader *r, uint64_t k,
 {
     *first = frame_field(&r->tok, k, FRM_FIRST);
     *count = frame_field(&r->tok, k, FRM_COUNT);
+}
+
+uint64_t shard_reader_frames_decoded(const shard_reader *r)
+{
+    return atomic_load(&((shard_reader *)r)->decoded);
 }
 
 uint64_t shard_reader_frame_of(const shard_reader *r, uint64_t i)

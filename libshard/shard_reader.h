@@ -128,6 +128,12 @@ typedef struct {
 uint64_t shard_reader_frames(const shard_reader *r);
 void shard_reader_frame_span(const shard_reader *r, uint64_t k,
                              uint64_t *first, uint64_t *count);
+/*
+ * Token frames this reader has decompressed so far (zstd; a cache hit or
+ * codec none counts nothing).  Cannot fail.
+ */
+uint64_t shard_reader_frames_decoded(const shard_reader *r);
+
 /* The frame holding record i (i < records).  Cannot fail. */
 uint64_t shard_reader_frame_of(const shard_reader *r, uint64_t i);
 

@@ -355,6 +355,36 @@ TEST(window_of_one_frame_keeps_frames_contiguous)
     shard_dataset_close(d);
 }
 
+/* Without any frame cache, a shuffled pass decodes each frame once. */
+TEST(a_pass_decodes_each_frame_once)
+{
+    shard_dataset_options o = SHARD_DATASET_OPTIONS_INIT;
+    static uint64_t ids[N_POS];
+    shard_dataset *d;
+
+    o.select = SHARD_SELECT_POS; /* the zstd stream */
+    o.cache_bytes = 0;
+    CHECK(shard_dataset_open_with(&d, dataset(), &o) == 0);
+    for (int readahead = 0; readahead < 2; readahead++) {
+        shard_loader *l = loader(d, 1, 77, 0, 1, readahead);
+        uint64_t before = 0, after = 0, frames = 0;
+
+        for (size_t k = 0; k < shard_dataset_shards(d); k++)
+            before += shard_reader_frames_decoded(shard_dataset_shard(d, k));
+        CHECK_EQ_INT(run_ids(l, ids, N_POS), N_POS);
+        for (size_t k = 0; k < shard_dataset_shards(d); k++) {
+            shard_reader *r = shard_dataset_shard(d, k);
+
+            after += shard_reader_frames_decoded(r);
+            frames += shard_reader_frames(r);
+        }
+        CHECK(frames > 20);
+        CHECK_EQ_INT(after - before, frames);
+        shard_loader_close(l);
+    }
+    shard_dataset_close(d);
+}
+
 TEST(partitions_are_disjoint_balanced_and_cover_the_order)
 {
     shard_dataset *d = open_select("both");

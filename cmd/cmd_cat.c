@@ -134,8 +134,9 @@ static void put_stream_header(FILE *out)
     fwrite(h, 1, sizeof(h), out);
 }
 
-static void put_record_header(FILE *out, uint32_t n, uint32_t prompt_len, int label,
-                              uint64_t pair_id, uint64_t record_id)
+static void put_record_header(FILE *out, uint32_t n, uint32_t prompt_len,
+                              int label, uint64_t pair_id,
+                              uint64_t record_id)
 {
     unsigned char h[32] = {0};
 

@@ -7,10 +7,49 @@
  * Prints the record and token counts, then each of the first records'
  * label, prompt length and first tokens.  The tokens are read in place:
  * from the mapping (codec none) or from a shared decompressed frame.
+ * Then makes one shuffled pass in packed batches, as a trainer's data
+ * loader would, and prints the loader's state at its end.
  */
 #include <stdio.h>
 
 #include "shard_reader.h"
+
+/* A shuffled pass in batches of at most 8 records and 4096 tokens. */
+static int shuffled_pass(shard_dataset *d)
+{
+    shard_loader_options o = SHARD_LOADER_OPTIONS_INIT;
+    static uint32_t tokens[4096], lengths[8];
+    static uint8_t mask[4096];
+    shard_batch b = {tokens, mask, 4096, 2048, lengths, NULL, NULL, 8,
+                     0, 0, 0};
+    unsigned long long n = 0, total = 0, response = 0;
+    shard_loader_state st;
+    shard_loader *l;
+    int rc;
+
+    o.shuffle = 1;
+    o.seed = 1;
+    o.readahead = 1;
+    if (shard_loader_open(&l, d, &o) != 0) {
+        fprintf(stderr, "read_shard: %s\n", shard_last_error());
+        return 1;
+    }
+    while ((rc = shard_loader_batch(l, &b)) == 0 && b.n_records > 0) {
+        n++;
+        total += b.n_tokens;
+        for (size_t i = 0; i < b.n_tokens; i++)
+            response += mask[i];
+    }
+    if (rc != 0)
+        fprintf(stderr, "read_shard: %s\n", shard_loader_errmsg(l));
+    shard_loader_state_get(l, &st);
+    printf("shuffled pass: %llu batches, %llu tokens, %llu in responses; "
+           "state seed=%llu epoch=%llu position=%llu\n", n, total, response,
+           (unsigned long long)st.seed, (unsigned long long)st.epoch,
+           (unsigned long long)st.position);
+    shard_loader_close(l);
+    return rc != 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -53,6 +92,7 @@ int main(int argc, char **argv)
         printf("%s\n", r.n_tokens > 8 ? " ..." : "");
         shard_record_release(&r);
     }
+    int rc = shuffled_pass(d);
     shard_dataset_close(d);
-    return 0;
+    return rc;
 }

@@ -163,12 +163,24 @@ check: all $(TEST_BIN) $(BUILD)/examples/read_shard $(BUILD)/fuzz/replay \
 ## check-tokenizer-full: every code point, and tens of MB, against the references
 check-tokenizer-full: all testdeps
 	$(Q)SHARD=$(BUILD)/shard SHARD_SWEEP_STEP=1 sh tests/cli/unicode_sweep.sh
-	$(Q)SHARD=$(BUILD)/shard HF_CORPUS_MB=40 sh tests/cli/hf_tokenizer.sh
+	$(Q)SHARD=$(BUILD)/shard SHARD_CORPUS_MB=40 sh tests/cli/tokenizer_corpus.sh
 
 ## bench-reader: tokens/s to Python as numpy batches (zstd, none, memmap)
 bench-reader: all vocab
 	$(Q)BUILD=$(BUILD) SHARD=$(BUILD)/shard SHARED_DATA=$(SHARED_DATA) \
 	    sh tests/bench/bench_reader.sh
+
+## bench-tokenizer: ours vs npm tiktoken and HF tokenizers, and 1 MB pieces
+bench-tokenizer: all vocab testdeps $(BUILD)/tests/bench/bench_tokenizer
+	$(Q)BUILD=$(BUILD) sh tests/bench/bench_tokenizer.sh
+
+$(BUILD)/tests/bench/bench_tokenizer: tests/bench/bench_tokenizer.c \
+                                      $(BUILD)/libshard.a
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libshard.a $(LDFLAGS) $(LIBS)
+
+## bench: every bench-* target
+bench: bench-reader bench-tokenizer
 
 ## demo: compile the example logs into build/demo and print the summary
 demo: all vocab
@@ -209,5 +221,5 @@ clean:
 	rm -rf $(BUILD)
 
 .PHONY: all help deps vocab testdeps check check-tokenizer-full demo \
-        install clean man bench-reader
+        install clean man bench-reader bench-tokenizer bench
 .SUFFIXES:

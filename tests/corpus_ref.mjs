@@ -1,20 +1,23 @@
-// hf_tokenizer_ref.mjs TOKENIZER_JSON OUTDIR [SIZE_MB] - reference ids from
-// Hugging Face `tokenizers` (the npm package: HF's Rust core, native) for
-// tests/cli/hf_tokenizer.sh.
+// corpus_ref.mjs TOKENIZER OUTDIR [SIZE_MB] - reference ids for
+// tests/cli/tokenizer_corpus.sh.  TOKENIZER is a tiktoken encoding name
+// (the reference is npm tiktoken, tiktoken's Rust core) or a path to a
+// tokenizer.json (the reference is npm tokenizers, HF's Rust core, native).
 //
 // Builds a deterministic corpus of texts and writes, in OUTDIR:
 //   all.jsonl        every text, one JSON string per line
-//   all.ids          HF's ids for each, one JSON array per line
-//                    (encode with addSpecialTokens: false, so added-token
-//                    strings in the text become their tokens)
-//   plain.jsonl      the texts that hold no added-token string
-//   plain.ids        their ids (the same whatever the added-token policy)
+//   all.ids          the reference's ids for each, one JSON array per line,
+//                    with special or added token strings in the text as
+//                    their tokens (HF: encode with addSpecialTokens false;
+//                    tiktoken: encode with every special allowed)
+//   plain.jsonl      the texts that hold no such string
+//   plain.ids        their ids (the same whatever the policy; tiktoken:
+//                    encode_ordinary)
 // The corpus: the edge cases of tests/data/tokenizer_edge.jsonl, long runs,
 // the HH-RLHF, OASST and LLaMA-Factory texts from SHARED_DATA, Python
 // sources of the system's python3 library, and generated text in a dozen
 // scripts.  SIZE_MB (default 8) bounds the code and generated parts.
 //
-// The package is looked up in $HF_NPM_DIR, else in build/npm next to this
+// Packages are looked up in $HF_NPM_DIR, else in build/npm next to this
 // script's repository.  Exits non-zero with a one-line reason on stderr
 // when anything is missing.
 
@@ -24,7 +27,7 @@ import zlib from 'node:zlib';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
-const me = 'hf_tokenizer_ref.mjs';
+const me = 'corpus_ref.mjs';
 
 function die(msg) {
     process.stderr.write(`${me}: ${msg}\n`);
@@ -33,23 +36,23 @@ function die(msg) {
 
 const [tokPath, outDir, sizeArg] = process.argv.slice(2);
 if (!tokPath || !outDir)
-    die('usage: node tests/hf_tokenizer_ref.mjs TOKENIZER_JSON OUTDIR ' +
+    die('usage: node tests/corpus_ref.mjs TOKENIZER OUTDIR ' +
         '[SIZE_MB]');
 const budget = (Number(sizeArg) || 8) * (1 << 20);
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)),
                           '..');
-const npmDir = process.env.HF_NPM_DIR || path.join(repo, 'build/npm');
-const pkgDir = path.join(npmDir, 'node_modules/tokenizers');
-if (!fs.existsSync(path.join(pkgDir, 'package.json')))
-    die(`no tokenizers package in ${npmDir} ` +
-        '(run: sh tests/install-npm.sh build/npm)');
+const modules = path.join(process.env.HF_NPM_DIR ||
+                          path.join(repo, 'build/npm'), 'node_modules');
 const require = createRequire(import.meta.url);
-let Tokenizer;
-try {
-    ({ Tokenizer } = require(pkgDir));
-} catch (e) {
-    die(`cannot load ${pkgDir}: ${e.message.split('\n')[0]}`);
+
+function load(what) {
+    try {
+        return require(path.join(modules, what));
+    } catch (e) {
+        die(`cannot load ${what} from ${modules} (run: sh ` +
+            `tests/install-npm.sh build/npm): ${e.message.split('\n')[0]}`);
+    }
 }
 
 const dataDir = process.env.SHARED_DATA || '../shared/data';
@@ -206,20 +209,33 @@ const texts = [
 if (texts.some((t) => typeof t !== 'string'))
     die(`${edgePath}: every line must be a JSON string`);
 
-let tok;
-try {
-    tok = Tokenizer.fromFile(tokPath);
-} catch (e) {
-    die(`${tokPath}: ${e.message.split('\n')[0]}`);
-}
-const added = JSON.parse(readText(tokPath)).added_tokens
-    .map((a) => a.content);
-
-const ids = [];
-for (let i = 0; i < texts.length; i += 256) {
-    const batch = await tok.encodeBatch(texts.slice(i, i + 256),
-                                        { addSpecialTokens: false });
-    batch.forEach((e) => ids.push(JSON.stringify(Array.from(e.getIds()))));
+let ids, added;
+if (tokPath.endsWith('.json')) {
+    const { Tokenizer } = load('tokenizers');
+    let tok;
+    try {
+        tok = Tokenizer.fromFile(tokPath);
+    } catch (e) {
+        die(`${tokPath}: ${e.message.split('\n')[0]}`);
+    }
+    added = JSON.parse(readText(tokPath)).added_tokens.map((a) => a.content);
+    ids = [];
+    for (let i = 0; i < texts.length; i += 256) {
+        const batch = await tok.encodeBatch(texts.slice(i, i + 256),
+                                            { addSpecialTokens: false });
+        batch.forEach((e) => ids.push(JSON.stringify(Array.from(e.getIds()))));
+    }
+} else {
+    const { get_encoding } = load('tiktoken/tiktoken.cjs');
+    let enc;
+    try {
+        enc = get_encoding(tokPath);
+    } catch (e) {
+        die(`tiktoken has no encoding ${tokPath}`);
+    }
+    added = Object.keys(load(`tiktoken/encoders/${tokPath}.json`)
+        .special_tokens);
+    ids = texts.map((t) => JSON.stringify(Array.from(enc.encode(t, 'all'))));
 }
 
 const plain = texts.map((t, i) => i)

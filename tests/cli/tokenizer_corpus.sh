@@ -1,9 +1,11 @@
 #!/bin/sh
-# hf_tokenizer.sh - `shard tokenize` on Hugging Face tokenizer.json files
-# (Llama-3, Qwen3, GPT-4o) against HF tokenizers itself (npm, native), on
-# edge cases and several megabytes of prose, code and generated text in a
-# dozen scripts; decoding back; refusal of what is not supported.
-# HF_CORPUS_MB (default 4) sizes the code and generated parts of the corpus;
+# tokenizer_corpus.sh - `shard tokenize` against the reference tokenizers:
+# npm tiktoken for cl100k_base, o200k_base, gpt2 and p50k_base, and HF
+# tokenizers (npm, native) for the Llama-3, Qwen3 and GPT-4o tokenizer.json
+# files, on the edge cases of tests/data/tokenizer_edge.jsonl and several
+# megabytes of prose, code and generated text in a dozen scripts; decoding
+# back; refusal of the tokenizer.json files that are not supported.
+# SHARD_CORPUS_MB (default 4) sizes the code and generated parts of the corpus;
 # `make check-tokenizer-full` runs it with 40.
 . tests/cli_lib.sh
 
@@ -26,10 +28,13 @@ same_lines() {
     fi
 }
 
-for model in llama3 qwen3 gpt4o; do
-    json=$cache/tokenizers/$model.json
+for model in cl100k_base o200k_base gpt2 p50k_base llama3 qwen3 gpt4o; do
+    case $model in
+    llama3 | qwen3 | gpt4o) json=$cache/tokenizers/$model.json ;;
+    *) json=$model ;;
+    esac
     ref=$TMP/$model
-    if ! node tests/hf_tokenizer_ref.mjs "$json" "$ref" "${HF_CORPUS_MB:-4}" \
+    if ! node tests/corpus_ref.mjs "$json" "$ref" "${SHARD_CORPUS_MB:-4}" \
             > "$TMP/ref.out" 2>&1; then
         fail "$model:reference" "$(tail -1 "$TMP/ref.out")"
         continue
@@ -37,11 +42,11 @@ for model in llama3 qwen3 gpt4o; do
 
     "$SHARD" tokenize -t "$model" --hf-added-tokens "$ref/all.jsonl" \
         > "$ref/ours.ids" 2> "$TMP/err"
-    same_lines "$model:ids_equal_hf_with_added_tokens" "$ref/all.ids" \
+    same_lines "$model:ids_equal_reference_with_added_tokens" "$ref/all.ids" \
         "$ref/ours.ids"
     "$SHARD" tokenize -t "$json" "$ref/plain.jsonl" > "$ref/plain.ours" \
         2> "$TMP/err"
-    same_lines "$model:ids_equal_hf_by_path" "$ref/plain.ids" \
+    same_lines "$model:ids_equal_reference" "$ref/plain.ids" \
         "$ref/plain.ours"
 
     # Decoding gives the text back (Qwen's as NFC, which HF applies too).

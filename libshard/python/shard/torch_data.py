@@ -173,29 +173,31 @@ class ShardIterableDataset(IterableDataset):
         self._resume = state["batches"]
         self._seen = 0
 
-    def _loaders(self, dataset, rank, world, workers):
-        return [dataset.loader(shuffle=self.shuffle, seed=self.seed,
-                               window=self.window, rank=rank, world=world,
-                               worker=v, workers=workers,
-                               readahead=self.readahead)
-                for v in range(workers)]
+    def _loader(self, dataset, rank, world, worker, workers, readahead):
+        return dataset.loader(shuffle=self.shuffle, seed=self.seed,
+                              window=self.window, rank=rank, world=world,
+                              worker=worker, workers=workers,
+                              readahead=readahead)
 
     def __iter__(self):
         info = get_worker_info()
         me, workers = (info.id, info.num_workers) if info else (0, 1)
         rank, world = self._rank_world()
+        # Opened here, in the worker process: a loader's read-ahead
+        # thread does not survive fork().
         dataset = Dataset(self.path, select=self.select)
-        loaders = self._loaders(dataset, rank, world, workers)
-        counts = [len(l) for l in loaders]
+        counts = []
+        for w in range(workers):
+            probe = self._loader(dataset, rank, world, w, workers, False)
+            counts.append(len(probe))
+            probe.close()
         positions, first = worker_plan(counts, self.batch_size,
                                        self._resume)
         # DataLoader starts with worker 0: it plays the worker whose
         # batch comes next in the unbroken run.
         v = (me + first) % workers
-        loader = loaders[v]
-        for other in loaders:
-            if other is not loader:
-                other.close()
+        loader = self._loader(dataset, rank, world, v, workers,
+                              self.readahead)
         loader.seek({"seed": self.seed, "epoch": self.epoch,
                      "position": positions[v]})
         nth = -(-positions[v] // self.batch_size)

@@ -14,7 +14,7 @@ static void log_to_stderr(void *ctx, shard_msg_level level, const char *msg)
         cli_error("%s", msg);
     else if (level == SHARD_MSG_WARNING)
         cli_warn("%s", msg);
-    else if (cli_verbosity >= 1)
+    else if (level == SHARD_MSG_INFO || cli_verbosity >= 2)
         cli_warn("%s", msg);
 }
 

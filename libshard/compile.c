@@ -281,7 +281,19 @@ static void row_invalid(compiler *c, const shard_line *line,
             *p = ' ';
     if (ex->count[reason] < SHARD_EXAMPLES_PER_REASON)
         memcpy(ex->text[reason][ex->count[reason]++], msg, sizeof(msg));
-    logf_(c, SHARD_MSG_WARNING, "%s", msg);
+    logf_(c, c->acct->invalid_by_reason[reason] <= SHARD_EXAMPLES_PER_REASON
+                 ? SHARD_MSG_WARNING : SHARD_MSG_DETAIL, "%s", msg);
+}
+
+/* Says how many bad rows of each reason were past the first few. */
+static void report_unshown(compiler *c)
+{
+    for (int r = 0; r < SHARD_REASONS; r++)
+        if (c->acct->invalid_by_reason[r] > SHARD_EXAMPLES_PER_REASON)
+            logf_(c, SHARD_MSG_WARNING, "%llu more %s rows like these",
+                  (unsigned long long)(c->acct->invalid_by_reason[r] -
+                                       SHARD_EXAMPLES_PER_REASON),
+                  shard_reason_name((shard_reason)r));
 }
 
 static int is_blank(const char *s, size_t n)
@@ -886,6 +898,7 @@ static int compile_paths(char *const *inputs, size_t n, const char *outdir,
     rc = setup(&c);
     for (size_t i = 0; rc == 0 && i < n; i++)
         rc = compile_input(&c, inputs[i], (uint32_t)i);
+    report_unshown(&c);
     if (rc == 0)
         rc = finish(&c);
     if (rc < 0)

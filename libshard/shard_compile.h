@@ -51,7 +51,8 @@ const char *shard_reason_label(int i);
 typedef enum {
     SHARD_MSG_ERROR,   /* the run fails */
     SHARD_MSG_WARNING, /* a bad row: `file:line: what` */
-    SHARD_MSG_INFO     /* what auto-detection chose, and the like */
+    SHARD_MSG_INFO,    /* what auto-detection chose, and the like */
+    SHARD_MSG_DETAIL   /* bad rows past the first few of their reason */
 } shard_msg_level;
 
 typedef void (*shard_log_fn)(void *ctx, shard_msg_level level,

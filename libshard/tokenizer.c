@@ -25,6 +25,7 @@
 
 #include <xxhash.h>
 
+#include <pthread.h>
 #include <sys/stat.h>
 
 #include <utf8proc.h>
@@ -811,11 +812,79 @@ static int tok_encode_valid(const shard_tokenizer *t, const char *text,
     return rc;
 }
 
-static int tok_is_ascii(const char *s, size_t n)
+/*
+ * Code points that NFC can change or combine with what precedes them: a
+ * non-zero combining class, a character NFC maps to something else alone
+ * (singletons, exclusions), and the last character of any canonical
+ * decomposition (it may compose with the one before), Hangul vowel and
+ * trailing jamo included.  A text
+ * without any of them is its own NFC, which spares most non-Latin text
+ * the normaliser.  Nothing composes above U+2FFFF.
+ */
+#define TOK_NFC_SPAN 0x30000
+static uint64_t tok_nfc_unstable[TOK_NFC_SPAN / 64];
+static pthread_once_t tok_nfc_once = PTHREAD_ONCE_INIT;
+
+static void tok_nfc_mark(utf8proc_int32_t cp)
 {
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] & 0x80)
+    if (cp >= 0 && cp < TOK_NFC_SPAN)
+        tok_nfc_unstable[cp / 64] |= 1ull << (cp % 64);
+}
+
+/* Whether NFC leaves the lone character cp as it is. */
+static int tok_nfc_keeps(utf8proc_int32_t cp)
+{
+    utf8proc_uint8_t one[4], *out = NULL;
+    utf8proc_ssize_t n = utf8proc_encode_char(cp, one), k;
+    int same;
+
+    k = utf8proc_map(one, n, &out, UTF8PROC_STABLE | UTF8PROC_COMPOSE);
+    same = k == n && memcmp(out, one, (size_t)n) == 0;
+    free(out);
+    return same;
+}
+
+static void tok_nfc_init(void)
+{
+    utf8proc_int32_t d[8];
+
+    for (utf8proc_int32_t cp = 0x80; cp < TOK_NFC_SPAN; cp++) {
+        utf8proc_ssize_t n;
+
+        if (utf8proc_get_property(cp)->combining_class != 0)
+            tok_nfc_mark(cp);
+        n = utf8proc_decompose_char(cp, d, 8, UTF8PROC_DECOMPOSE, NULL);
+        if (n < 1 || (n == 1 && d[0] == cp))
+            continue;
+        tok_nfc_mark(d[n - 1]);
+        if (!tok_nfc_keeps(cp))
+            tok_nfc_mark(cp);
+    }
+    for (utf8proc_int32_t cp = 0x1160; cp < 0x1200; cp++)
+        tok_nfc_mark(cp);
+}
+
+/* Whether NFC leaves valid UTF-8 s[0..n) as it is; may say no in doubt. */
+static int tok_nfc_stable(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+
+    for (size_t i = 0; i < n;) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t k;
+
+        if (p[i] < 0x80) {
+            i++;
+            continue;
+        }
+        k = utf8proc_iterate(p + i, (utf8proc_ssize_t)(n - i), &cp);
+        if (k < 1)
             return 0;
+        if (cp < TOK_NFC_SPAN &&
+            (tok_nfc_unstable[cp / 64] >> (cp % 64) & 1))
+            return 0;
+        i += (size_t)k;
+    }
     return 1;
 }
 
@@ -841,7 +910,8 @@ static int tok_encode_text(const shard_tokenizer *t, const char *text,
         len = shard_utf8_repair(fixed, text, len, &out->replaced);
         text = fixed;
     }
-    if (t->nfc && !tok_is_ascii(text, len)) {
+    if (t->nfc && (pthread_once(&tok_nfc_once, tok_nfc_init),
+                   !tok_nfc_stable(text, len))) {
         utf8proc_ssize_t n = utf8proc_map((const utf8proc_uint8_t *)text,
                                           (utf8proc_ssize_t)len, &nfc,
                                           UTF8PROC_STABLE |

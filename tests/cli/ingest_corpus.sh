@@ -131,3 +131,15 @@ if (d.rows_read !== d.rows_kept + d.rows_invalid) throw new Error('identity');"
 # An unreadable input: an error naming it, or skipped with --keep-going.
 "$SHARD" compile -q "$TMP/absent.jsonl" -o "$TMP/u" 2> "$TMP/u.err"
 check unreadable_fails sh -c "test $? -eq 1 && grep -q 'absent.jsonl' '$TMP/u.err'"
+
+# Bad rows on stderr: the first 5 of a reason, then one line for the rest;
+# -v prints every one.  The manifest counts all of them.
+for i in 1 2 3 4 5 6 7 8 9 10 11 12; do echo '{bad'; done > "$TMP/bad.jsonl"
+"$SHARD" compile "$TMP/bad.jsonl" -o "$TMP/bad" 2> "$TMP/bad.err"
+check first_offenders_then_a_count sh -c "
+    test \$(grep -c 'bad.jsonl:[0-9]*: invalid JSON' '$TMP/bad.err') -eq 5 &&
+    grep -q 'bad.jsonl:5: invalid JSON' '$TMP/bad.err' &&
+    grep -q '7 more bad_json rows like these' '$TMP/bad.err'"
+"$SHARD" compile -v "$TMP/bad.jsonl" -o "$TMP/badv" 2> "$TMP/badv.err"
+check verbose_prints_every_offender sh -c "
+    test \$(grep -c 'bad.jsonl:[0-9]*: invalid JSON' '$TMP/badv.err') -eq 12"

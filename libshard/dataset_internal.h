@@ -26,6 +26,15 @@ typedef struct {
 } shard_manifest_entry;
 
 /*
+ * Parses manifest text (len bytes, no terminator needed) and returns its
+ * "shards" list in *out (free() it).  Every path is relative, without
+ * "..", and names a label stream.  Returns 0, SHARD_ECORRUPT (with "byte
+ * N: why" in err) or SHARD_ENOMEM.
+ */
+int shard_manifest_parse(const char *text, size_t len,
+                         shard_manifest_entry **out, size_t *n, char *err);
+
+/*
  * Reads DIR/manifest.json and returns its "shards" list in *out (free()
  * it).  Every path is relative, without "..", and names a label stream.
  * Returns 0, SHARD_ENOTFOUND (no manifest), SHARD_ECORRUPT (it does not

@@ -75,7 +75,8 @@ static void put(char *out, size_t cap, size_t *len, char b)
  * Parses a string at the cursor, decoding it into out (cap bytes, NUL
  * terminated) when out is not NULL.  A string that does not fit is an
  * error.  \u escapes of the basic plane are encoded as UTF-8; surrogates
- * are refused (no manifest field needs them).
+ * and NUL are refused (no manifest field needs them, and a NUL would cut
+ * a path short).
  */
 static int parse_string(cursor *c, char *out, size_t cap)
 {
@@ -104,7 +105,7 @@ static int parse_string(cursor *c, char *out, size_t cap)
         case 'r': put(out, cap, &len, '\r'); break;
         case 't': put(out, cap, &len, '\t'); break;
         case 'u':
-            if (c->end - c->p < 4 || hex4(c->p, &u) < 0 ||
+            if (c->end - c->p < 4 || hex4(c->p, &u) < 0 || u == 0 ||
                 (u >= 0xd800 && u < 0xe000))
                 return fail(c, "bad \\u escape");
             c->p += 4;
@@ -395,12 +396,36 @@ static int slurp(const char *path, char **out, size_t *len, char *err)
     return 0;
 }
 
+int shard_manifest_parse(const char *text, size_t len,
+                         shard_manifest_entry **out, size_t *n, char *err)
+{
+    entries es = {0};
+    cursor c = {text, text, text + len, 0, NULL};
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    rc = parse_container(&c, '{', '}', top_member, &es);
+    skip_ws(&c);
+    if (rc == 0 && c.p != c.end)
+        fail(&c, "trailing bytes");
+    if (rc == 0 && !es.seen)
+        fail(&c, "no \"shards\" list");
+    if (c.why) {
+        rc = shard_errf(err, es.oom ? SHARD_ENOMEM : SHARD_ECORRUPT,
+                        "byte %zu: %s", (size_t)(c.p - c.start), c.why);
+        free(es.list);
+        return rc;
+    }
+    *out = es.list;
+    *n = es.n;
+    return 0;
+}
+
 int shard_manifest_list(const char *dir, shard_manifest_entry **out,
                         size_t *n, char *err)
 {
-    char path[4200];
-    entries es = {0};
-    cursor c;
+    char path[4200], why[SHARD_ERRMAX];
     char *text = NULL;
     size_t len = 0;
     int rc;
@@ -414,23 +439,8 @@ int shard_manifest_list(const char *dir, shard_manifest_entry **out,
                        "dataset", dir);
         return rc;
     }
-    c = (cursor){text, text, text + len, 0, NULL};
-    rc = parse_container(&c, '{', '}', top_member, &es);
-    skip_ws(&c);
-    if (rc == 0 && c.p != c.end)
-        fail(&c, "trailing bytes");
-    if (rc == 0 && !es.seen)
-        fail(&c, "no \"shards\" list");
-    if (c.why) {
-        rc = shard_errf(err, es.oom ? SHARD_ENOMEM : SHARD_ECORRUPT,
-                        "%s: byte %zu: %s", path, (size_t)(c.p - c.start),
-                        c.why);
-        free(es.list);
-        free(text);
-        return rc;
-    }
+    if ((rc = shard_manifest_parse(text, len, out, n, why)) < 0)
+        shard_errf(err, rc, "%s: %s", path, why);
     free(text);
-    *out = es.list;
-    *n = es.n;
-    return 0;
+    return rc;
 }

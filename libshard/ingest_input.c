@@ -384,49 +384,102 @@ static int end_element(shard_input *in, shard_line *line, size_t i)
     return emit(in, line, in->nl + 1, "empty element in JSON array");
 }
 
-/* Array elements: 1 when one is complete, 0 when the block ran out. */
+static uint64_t count_newlines(const unsigned char *p, size_t n)
+{
+    const unsigned char *end = p + n;
+    uint64_t k = 0;
+
+    while (p < end && (p = memchr(p, '\n', (size_t)(end - p)))) {
+        k++;
+        p++;
+    }
+    return k;
+}
+
+/*
+ * Inside a string from blk[i]: jumps to the next quote and the escapes
+ * before it with memchr rather than byte by byte.  Returns where scanning
+ * resumes; clears in_str past the closing quote.
+ */
+static size_t skip_string(shard_input *in, size_t i)
+{
+    const unsigned char *b = in->blk, *q = NULL, *bs;
+    size_t n = in->blk_len, end;
+
+    while (i < n) {
+        if (in->esc) { /* the escaped byte, which may be a quote */
+            in->esc = 0;
+            in->nl += b[i] == '\n';
+            i++;
+            continue;
+        }
+        if (!q || q < b + i)
+            q = memchr(b + i, '"', n - i);
+        end = q ? (size_t)(q - b) : n;
+        if ((bs = memchr(b + i, '\\', end - i)))
+            end = (size_t)(bs - b);
+        in->nl += count_newlines(b + i, end - i);
+        if (end == n)
+            return n;
+        if (!bs) {
+            in->in_str = 0;
+            return end + 1;
+        }
+        in->esc = 1;
+        i = end + 1;
+    }
+    return i;
+}
+
+/*
+ * Array elements: 1 when one is complete, 0 when the block ran out.  The
+ * scan keeps its state in locals (the block is read through a char
+ * pointer, which could alias the handle's fields).
+ */
 static int split_array(shard_input *in, shard_line *line)
 {
-    size_t start = in->blk_pos, i;
-    int rc;
+    const unsigned char *b = in->blk;
+    size_t n = in->blk_len, start = in->blk_pos, i = in->blk_pos;
+    uint64_t nl = in->nl;
+    int depth = in->depth_in_elem, open = in->row_open, rc;
 
-    for (i = in->blk_pos; i < in->blk_len; i++) {
-        unsigned char c = in->blk[i];
+    while (i < n) {
+        unsigned char c = b[i];
 
-        in->nl += c == '\n';
         if (in->in_str) {
-            if (in->esc)
-                in->esc = 0;
-            else if (c == '\\')
-                in->esc = 1;
-            else if (c == '"')
-                in->in_str = 0;
+            in->nl = nl;
+            i = skip_string(in, i);
+            nl = in->nl;
             continue;
         }
-        if (is_space(c))
+        i++;
+        if (c == '\n' || c == ' ' || c == '\t' || c == '\r') {
+            nl += c == '\n';
             continue;
-        if (in->depth_in_elem == 0 && (c == ',' || c == ']')) {
-            if (in->row_open && (rc = keep(in, in->blk + start,
-                                           i - start)) < 0)
+        }
+        if (depth == 0 && (c == ',' || c == ']')) {
+            in->nl = nl;
+            in->depth_in_elem = 0;
+            if (open && (rc = keep(in, b + start, i - 1 - start)) < 0)
                 return rc;
-            return end_element(in, line, i);
+            return end_element(in, line, i - 1);
         }
-        if (!in->row_open) {
-            in->row_open = 1;
-            in->row_line = in->nl + 1;
-            start = i;
+        if (!open) {
+            open = in->row_open = 1;
+            in->row_line = nl + 1;
+            start = i - 1;
         }
         if (c == '"')
             in->in_str = 1;
         else if (c == '[' || c == '{')
-            in->depth_in_elem++;
-        else if ((c == ']' || c == '}') && in->depth_in_elem > 0)
-            in->depth_in_elem--;
+            depth++;
+        else if ((c == ']' || c == '}') && depth > 0)
+            depth--;
     }
+    in->nl = nl;
+    in->depth_in_elem = depth;
     in->blk_pos = i;
-    if (in->row_open)
-        return keep(in, in->blk + start, i - start);
-    return 0;
+    return open ? keep(in, b + start, i - start) : 0;
 }
 
 /* After the closing bracket only white space may follow. */

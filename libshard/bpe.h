@@ -51,6 +51,13 @@ typedef struct {
     uint64_t mask;
     uint32_t byte_rank[256];
     uint32_t *pair_rank;   /* [65536]: rank of each 2-byte string */
+    uint64_t *trigram;     /* [1 << 18]: bit x | y << 8 | z << 16 is set
+                              when the bytes x y z occur in some token */
+    uint64_t *filter;      /* [1 << 14]: one bit per token of 3 bytes or
+                              more, chosen by its hash (see bpe.c) */
+    uint64_t *short_slots; /* short_mask + 1 slots: the tokens of 3 and 4
+                              bytes, packed (see bpe.c) */
+    uint64_t short_mask;
 } shard_bpe;
 
 /*
@@ -90,10 +97,30 @@ uint64_t shard_bpe_prefetch(const shard_bpe *b, const unsigned char *s,
 long shard_bpe_encode(const shard_bpe *b, const unsigned char *piece,
                       size_t n, uint64_t hash, uint32_t *out);
 
-/* The two merge strategies alone, for tests that compare them. */
+/*
+ * The merge strategies alone, for tests that compare them; none applies
+ * the whole-piece shortcut.  merge_small is tiktoken's array loop,
+ * O(n * parts); merge_heap keeps candidate pairs in a binary heap,
+ * O(n log n); merge_large, used for pieces of SHARD_BPE_LARGE bytes and
+ * more, cuts the piece where no merge can cross (see bpe.c) and merges
+ * the chunks with the array loop, the heap or a queue bucketed by rank.
+ * Each returns the number of ranks written to out[] (n entries), or -1
+ * without memory.
+ */
 long shard_bpe_merge_small(const shard_bpe *b, const unsigned char *piece,
                            size_t n, uint32_t *out);
+long shard_bpe_merge_heap(const shard_bpe *b, const unsigned char *piece,
+                          size_t n, uint32_t *out);
 long shard_bpe_merge_large(const shard_bpe *b, const unsigned char *piece,
+                           size_t n, uint32_t *out);
+
+/*
+ * The rank-queue merge of a whole piece, without cuts: merge_large's
+ * strategy for long chunks.  Returns as the others do, or -2 when its
+ * lists fell out of order (see bpe.c; merge_large then falls back to
+ * merge_heap).
+ */
+long shard_bpe_merge_queue(const shard_bpe *b, const unsigned char *piece,
                            size_t n, uint32_t *out);
 
 /* The rank table of a loaded tokenizer (defined in tokenizer.c), so that

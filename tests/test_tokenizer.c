@@ -337,8 +337,8 @@ static void check_refused(const char *spec, int code, const char *part)
 TEST(unknown_encoding_refused)
 {
     check_refused("cl200k_base", SHARD_ENOTFOUND,
-                  "unknown encoding 'cl200k_base'");
-    check_refused("", SHARD_ENOTFOUND, "unknown encoding ''");
+                  "unknown tokenizer 'cl200k_base'");
+    check_refused("", SHARD_ENOTFOUND, "unknown tokenizer ''");
     check_refused("some/dir/foo.tiktoken", SHARD_ENOTFOUND,
                   "names no known encoding");
     check_refused("/nonexistent/cl100k_base.tiktoken", SHARD_ENOTFOUND,
@@ -510,6 +510,218 @@ TEST(heap_merge_equals_array_merge)
             check_strategies(b, p, n, x, y);
         }
         shard_tokenizer_close(t);
+    }
+}
+
+/* ---- long pieces: every merge strategy gives the same ranks ---------- */
+
+/* Adversarial shapes of one long piece, built deterministically. */
+static const char *const long_shapes[] = {
+    "letter", "letters", "base64", "punct", "space", "cjk", "digits",
+    "bytes", "period3", "words"};
+
+/* Fills p[0..n) with the named shape (whole characters; the tail of a
+ * multi-byte shape is padded with 'x'). */
+static void fill_shape(unsigned char *p, size_t n, int shape, uint64_t seed)
+{
+    static const char *const words[] = {"the", "quick", "brown", "fox",
+                                        "jumps", "over", "lazy", "dog"};
+    uint64_t state = seed;
+    size_t i = 0;
+
+    while (i < n) {
+        uint32_t r;
+
+        state = state * 6364136223846793005ull + 1442695040888963407ull;
+        r = (uint32_t)(state >> 33);
+        switch (shape) {
+        case 0: p[i++] = 'a'; break;
+        case 1: p[i++] = (unsigned char)('a' + r % 26); break;
+        case 2: p[i++] = (unsigned char)b64_digits[r % 64]; break;
+        case 3: p[i++] = '!'; break;
+        case 4: p[i++] = ' '; break;
+        case 5:
+            if (n - i >= 3)
+                i += put_utf8((char *)p + i, 0x4e00 + r % 0x5200);
+            else
+                p[i++] = 'x';
+            break;
+        case 6: p[i++] = (unsigned char)('0' + r % 10); break;
+        case 7: p[i++] = (unsigned char)(r >> 8); break;
+        case 8: p[i] = (unsigned char)"xyz"[i % 3]; i++; break;
+        default: {
+            const char *w = words[r % 8];
+
+            for (size_t k = 0; w[k] && i < n; k++)
+                p[i++] = (unsigned char)w[k];
+        }
+        }
+    }
+}
+
+/* Runs two strategies on p[0..n) and fails when they differ. */
+static void check_same_ranks(const shard_bpe *b, const unsigned char *p,
+                             size_t n, const char *what, long a, long c,
+                             const uint32_t *x, const uint32_t *y)
+{
+    if (a <= 0 || c <= 0)
+        FAILF("%s: a strategy failed on a %zu-byte piece (%ld, %ld)", what,
+              n, a, c);
+    if (a != c || memcmp(x, y, (size_t)a * sizeof(*x)) != 0)
+        FAILF("%s: ranks differ on a %zu-byte piece", what, n);
+}
+
+/* A piece and three rank arrays of `cap` entries each. */
+typedef struct {
+    unsigned char *p;
+    uint32_t *x, *y, *z;
+} long_work;
+
+static long_work long_work_new(size_t cap)
+{
+    long_work w = {malloc(cap), malloc(cap * 4), malloc(cap * 4),
+                   malloc(cap * 4)};
+
+    CHECK(w.p && w.x && w.y && w.z);
+    return w;
+}
+
+static void long_work_free(long_work *w)
+{
+    free(w->p);
+    free(w->x);
+    free(w->y);
+    free(w->z);
+}
+
+/*
+ * For each of the first `encodings` encodings and each shape, runs the
+ * oracle (the array loop, or the heap when `heap` is set) and checks that
+ * merge_large and merge_queue give its ranks.  Pieces are 2-12 KB for the
+ * array loop, which is quadratic; 256 KB (1 MB for the first two shapes)
+ * for the heap, which is O(n log n) and keeps its candidates apart from
+ * the cuts and the rank queue.
+ */
+static void check_long_strategies(int encodings, int heap)
+{
+    size_t cap = heap ? 1u << 20 : 12000;
+    long_work w = long_work_new(cap);
+
+    for (int e = 0; e < encodings; e++) {
+        shard_tokenizer *t = open_or_fail(all_encodings[e]);
+        const shard_bpe *b = shard_tokenizer_ranks(t);
+
+        for (int s = 0; s < 10; s++) {
+            size_t n = !heap ? 2100 + (size_t)(s * 997 + e * 3001) % 9900
+                       : s < 2 ? cap : (256u << 10) - (size_t)s;
+            long a, q;
+
+            fill_shape(w.p, n, s, (uint64_t)(5 + s + 10 * e + 70 * !heap));
+            a = heap ? shard_bpe_merge_heap(b, w.p, n, w.x)
+                     : shard_bpe_merge_small(b, w.p, n, w.x);
+            check_same_ranks(b, w.p, n, long_shapes[s], a,
+                             shard_bpe_merge_large(b, w.p, n, w.y), w.x,
+                             w.y);
+            q = shard_bpe_merge_queue(b, w.p, n, w.z);
+            check_same_ranks(b, w.p, n, long_shapes[s], a, q, w.x, w.z);
+        }
+        shard_tokenizer_close(t);
+    }
+    long_work_free(&w);
+}
+
+TEST(long_piece_strategies_equal_array_merge)
+{
+    check_long_strategies(3, 0);
+}
+
+TEST(long_piece_strategies_equal_heap_merge)
+{
+    check_long_strategies(4, 1);
+}
+
+/* Builds a table of the 256 bytes and `extra` random strings over "abc"
+ * (2 to 7 bytes), all at shuffled ranks, so that merges come in orders no
+ * published vocabulary has. */
+static void random_vocabulary(shard_bpe *b, uint64_t *state, int extra)
+{
+    size_t n = 0, used = 0, bad = 0;
+    unsigned char *arena = malloc(256 + 8 * (size_t)extra);
+    shard_bpe_entry *e = malloc((256 + (size_t)extra) * sizeof(*e));
+    uint32_t *rank = malloc((256 + (size_t)extra) * sizeof(*rank));
+
+    CHECK(arena && e && rank);
+    for (int i = 0; i < 256; i++) {
+        arena[used] = (unsigned char)i;
+        e[n++] = (shard_bpe_entry){(uint32_t)used++, 1, 0};
+    }
+    for (int k = 0; k < extra; k++) {
+        uint32_t len, r;
+
+        *state = *state * 6364136223846793005ull + 1442695040888963407ull;
+        r = (uint32_t)(*state >> 33);
+        len = 2 + r % 6;
+        for (uint32_t i = 0; i < len; i++)
+            arena[used + i] = (unsigned char)"abc"[(r >> (3 + 2 * i)) % 3];
+        /* Skip strings already present. */
+        int dup = 0;
+
+        for (size_t j = 256; j < n && !dup; j++)
+            dup = e[j].len == len &&
+                  memcmp(arena + e[j].off, arena + used, len) == 0;
+        if (!dup) {
+            e[n++] = (shard_bpe_entry){(uint32_t)used, len, 0};
+            used += len;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        rank[i] = (uint32_t)i;
+    for (size_t i = n - 1; i > 0; i--) {
+        size_t j;
+        uint32_t tmp;
+
+        *state = *state * 6364136223846793005ull + 1442695040888963407ull;
+        j = (size_t)(*state >> 33) % (i + 1);
+        tmp = rank[i];
+        rank[i] = rank[j];
+        rank[j] = tmp;
+    }
+    for (size_t i = 0; i < n; i++)
+        e[i].rank = rank[i];
+    CHECK_EQ_INT(shard_bpe_build(b, arena, e, n, &bad), 0);
+    free(e);
+    free(rank);
+}
+
+/* Random vocabularies with ranks in no particular order, random texts
+ * over their alphabet: every strategy gives the array loop's ranks. */
+TEST(random_vocabularies_all_strategies_agree)
+{
+    static unsigned char p[6000];
+    static uint32_t x[6000], y[6000];
+    uint64_t state = 2026;
+
+    for (int v = 0; v < 60; v++) {
+        shard_bpe b;
+
+        random_vocabulary(&b, &state, 10 + v);
+        for (int k = 0; k < 12; k++) {
+            size_t n = 1 + (size_t)(state >> 40) % (k < 6 ? 300 : 6000);
+            long a;
+
+            for (size_t i = 0; i < n; i++) {
+                state = state * 6364136223846793005ull + 1;
+                p[i] = (unsigned char)"abc"[(state >> 33) % (k % 3 ? 3 : 2)];
+            }
+            a = shard_bpe_merge_small(&b, p, n, x);
+            check_same_ranks(&b, p, n, "heap", a,
+                             shard_bpe_merge_heap(&b, p, n, y), x, y);
+            check_same_ranks(&b, p, n, "queue", a,
+                             shard_bpe_merge_queue(&b, p, n, y), x, y);
+            check_same_ranks(&b, p, n, "large", a,
+                             shard_bpe_merge_large(&b, p, n, y), x, y);
+        }
+        shard_bpe_free(&b);
     }
 }
 
@@ -745,7 +957,7 @@ static void check_reference(const char *enc)
     ref_file r = {0};
     shard_tokenizer *t = open_or_fail(enc);
     shard_tokens got = {0};
-    size_t tokens = 0, hh = 0, big = 0;
+    size_t tokens = 0, hh = 0, big = 0, adversarial = 0;
 
     ref_load(&r, enc);
     for (size_t i = 0; i < r.n; i++) {
@@ -755,13 +967,17 @@ static void check_reference(const char *enc)
         tokens += c->n;
         hh += c->label_len > 8 && memcmp(c->label, "hh-rlhf:", 8) == 0;
         big += c->len >= 1000000;
+        adversarial += c->label_len > 12 &&
+                       memcmp(c->label, "adversarial:", 12) == 0;
         if (memcmp(c->label, "bytes:", 6) != 0)
             check_round_trip(t, c->text, c->len);
     }
     CHECK_EQ_INT(hh, 2 * 2312);
     CHECK_EQ_INT(big, 1);
-    printf("# %s: %zu cases (%zu hh-rlhf texts, one 1 MB piece), %zu ids "
-           "identical to tiktoken\n", enc, r.n, hh, tokens);
+    CHECK_EQ_INT(adversarial, 8);
+    printf("# %s: %zu cases (%zu hh-rlhf texts, %zu adversarial 50 KB "
+           "pieces, one 1 MB piece), %zu ids identical to tiktoken\n", enc,
+           r.n, hh, adversarial, tokens);
 
     shard_tokens_free(&got);
     ref_free(&r);

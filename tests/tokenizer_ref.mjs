@@ -146,6 +146,29 @@ function longStrings() {
     ];
 }
 
+// One long piece in each adversarial shape of issue 3, 50 KB each: a run
+// of one letter, random base64, random letters, a run of one punctuation
+// character, random CJK ideographs, a run of spaces and random digits.
+// The reference merges each in quadratic time, so they stay this short;
+// tests/test_tokenizer.c compares our strategies on longer ones.
+function adversarialStrings() {
+    const rand = rng(2026);
+    const n = 50000;
+    const cjk = [];
+    for (let i = 0; i < n / 3; i++)
+        cjk.push(String.fromCharCode(0x4e00 + Math.floor(rand() * 0x5200)));
+    return [
+        ['letter', 'a'.repeat(n)],
+        ['base64', randomFrom(b64, n, rand)],
+        ['letters', randomFrom(lower, n, rand)],
+        ['punct', '!'.repeat(n)],
+        ['cjk', cjk.join('')],
+        ['space', ' '.repeat(n)],
+        ['digits', randomFrom('0123456789', n, rand)],
+        ['word-run', 'abc'.repeat(n / 3)],
+    ];
+}
+
 // Invalid UTF-8, as raw bytes.
 const edgeBytes = [
     [0xff], [0x61, 0xe2, 0x82, 0x62], [0xe0, 0x80, 0x80],
@@ -253,6 +276,8 @@ function serialize(cases) {
 const cases = [
     ...edgeStrings.map((str, i) => ({ label: `edge:${i}`, str })),
     ...longStrings().map((str, i) => ({ label: `long:${i}`, str })),
+    ...adversarialStrings().map(([name, str]) => ({
+        label: `adversarial:${name}`, str })),
     ...edgeBytes.map((bytes, i) => ({ label: `bytes:${i}`, bytes })),
     megabyteCase(),
     ...hhCases(),

@@ -13,6 +13,11 @@
  *      message whenever it was overlong.
  *   3. Members are numbered from 1 and never go back; within a member
  *      row numbers strictly increase and line numbers never decrease.
+ *   4. A small JSON array of text bytes (under 512 bytes and no control
+ *      bytes but white space, so that neither an archive format nor a
+ *      compression bidder such as lzma's can claim it) splits exactly as a
+ *      byte-by-byte reference splitter here says: the same rows, texts,
+ *      line numbers and problems.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -47,6 +52,129 @@ static void check_row(const shard_line *l, size_t max_row, uint32_t *member,
     *line = l->lineno;
 }
 
+/* A row as the reference splitter sees it. */
+typedef struct {
+    size_t off, len;
+    uint64_t line;
+    const char *problem;
+} ref_row;
+
+#define REF_MAX 600
+
+static int ref_space(uint8_t c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static void ref_add(ref_row *r, size_t *k, size_t off, size_t len,
+                    uint64_t line, const char *problem, size_t max_row)
+{
+    if (len > max_row && !problem)
+        problem = "long";
+    r[(*k)++] = (ref_row){off, len, line, problem};
+}
+
+/*
+ * Splits d[0..n) (a JSON array) one byte at a time.  Returns the number
+ * of rows, or -1 when d is not an array.
+ */
+static long ref_split(const uint8_t *d, size_t n, size_t max_row,
+                      ref_row *r)
+{
+    size_t i = 0, k = 0, start = 0;
+    uint64_t nl = 0, line = 0;
+    int depth = 0, in_str = 0, esc = 0, open = 0, comma = 0;
+
+    if (n >= 3 && memcmp(d, "\xef\xbb\xbf", 3) == 0)
+        i = 3;
+    for (; i < n && ref_space(d[i]); i++)
+        nl += d[i] == '\n';
+    if (i == n || d[i] != '[')
+        return -1;
+    for (i++; i < n; i++) {
+        uint8_t c = d[i];
+
+        nl += c == '\n';
+        if (in_str) {
+            if (esc)
+                esc = 0;
+            else if (c == '\\')
+                esc = 1;
+            else if (c == '"')
+                in_str = 0;
+            continue;
+        }
+        if (ref_space(c))
+            continue;
+        if (depth == 0 && (c == ',' || c == ']')) {
+            if (open)
+                ref_add(r, &k, start, i - start, line, NULL, max_row);
+            else if (c == ',' || comma || k > 0)
+                ref_add(r, &k, 0, 0, nl + 1, "empty", max_row);
+            open = 0;
+            comma = c == ',';
+            if (c == ']')
+                break;
+            continue;
+        }
+        if (!open) {
+            open = 1;
+            line = nl + 1;
+            start = i;
+        }
+        if (c == '"')
+            in_str = 1;
+        else if (c == '[' || c == '{')
+            depth++;
+        else if ((c == ']' || c == '}') && depth > 0)
+            depth--;
+    }
+    if (i >= n) {
+        ref_add(r, &k, start, open ? n - start : 0, open ? line : nl + 1,
+                "cut", max_row);
+        return (long)k;
+    }
+    for (i++; i < n && ref_space(d[i]); i++)
+        nl += d[i] == '\n';
+    if (i < n)
+        ref_add(r, &k, i, n - i, nl + 1, "junk", max_row);
+    return (long)k;
+}
+
+static int text_like(const uint8_t *d, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (d[i] < 0x20 && !ref_space(d[i]))
+            return 0;
+    return 1;
+}
+
+/* The input's rows match the reference's, one by one. */
+static void check_reference(const char *path, const uint8_t *d, size_t n,
+                            size_t max_row)
+{
+    static ref_row r[REF_MAX];
+    long k = n < 512 && text_like(d, n) ? ref_split(d, n, max_row, r) : -1;
+    shard_input *in;
+    shard_line l;
+    long got = 0;
+
+    if (k < 0 || shard_input_open(&in, path, max_row) != 0)
+        return;
+    while (shard_input_next(in, &l) > 0) {
+        REQUIRE(got < k);
+        REQUIRE(l.lineno == r[got].line && l.row == (uint64_t)got + 1);
+        REQUIRE(!l.problem == !r[got].problem);
+        REQUIRE(l.overlong == (r[got].problem && r[got].len > max_row));
+        if (!l.problem)
+            REQUIRE(l.len == r[got].len &&
+                    memcmp(l.text, d + r[got].off, l.len) == 0);
+        got++;
+    }
+    REQUIRE(got == k);
+    shard_input_close(in);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char path[64];
@@ -72,6 +200,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                              "/proc/self/fd/")));
         shard_input_close(in);
     }
+    check_reference(path, data + 1, size - 1, max_row);
     close(fd);
     return 0;
 }

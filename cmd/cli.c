@@ -221,7 +221,16 @@ void cli_print_accounting(FILE *f, const shard_accounting *a)
                 (unsigned long long)a->kept_by_label[label],
                 (unsigned long long)a->tokens_by_label[label]);
     }
-    fprintf(f, "  pairs    %llu\n", (unsigned long long)a->pairs);
+    fprintf(f, "  pairs    %llu", (unsigned long long)a->pairs);
+    if (a->pairs_duplicate || a->pairs_dropped)
+        fprintf(f, " (%llu duplicate, %llu dropped with a record)",
+                (unsigned long long)a->pairs_duplicate,
+                (unsigned long long)a->pairs_dropped);
+    fputc('\n', f);
+    if (a->near_candidates || a->near_duplicate)
+        fprintf(f, "  near-dup %llu candidates, %llu dropped\n",
+                (unsigned long long)a->near_candidates,
+                (unsigned long long)a->near_duplicate);
     if (a->special_text)
         fprintf(f, "  special  %llu records hold special-token text\n",
                 (unsigned long long)a->special_text);

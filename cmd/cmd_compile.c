@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "dedup.h"
 #include "shard_compile.h"
 
 static void log_to_stderr(void *ctx, shard_msg_level level, const char *msg)
@@ -66,10 +67,44 @@ static void summary(const shard_accounting *a, const char *out, double secs)
             secs > 0 ? tokens / secs / 1e6 : 0.0);
 }
 
+/* Dedup option strings into `o`: 0, or -1 after saying what is wrong. */
+static int dedup_options(shard_compile_options *o, const char *norm,
+                         const char *conflicts, const char *near,
+                         const char *scope)
+{
+    char *end;
+
+    if ((o->normalize = shard_normalize_parse(norm)) < 0) {
+        cli_error("compile: --normalize: unknown \"%s\" (ws, none, nfkc)",
+                  norm);
+        return -1;
+    }
+    if ((o->conflicts = shard_conflicts_parse(conflicts)) < 0) {
+        cli_error("compile: --conflicts: unknown \"%s\" (drop, keep, neg, "
+                  "pos)", conflicts);
+        return -1;
+    }
+    o->near_dup = near ? strtod(near, &end) : 0.0;
+    if (near && (*end || end == near || !(o->near_dup > 0.0) ||
+                 o->near_dup > 1.0)) {
+        cli_error("compile: --near-dup: \"%s\" is not in (0, 1]", near);
+        return -1;
+    }
+    if (strcmp(scope, "group") && strcmp(scope, "stream")) {
+        cli_error("compile: --near-dup-scope: unknown \"%s\" (group, "
+                  "stream)", scope);
+        return -1;
+    }
+    o->near_dup_scope = strcmp(scope, "stream") == 0;
+    return 0;
+}
+
 int cmd_compile(int argc, char **argv)
 {
     shard_compile_options o = SHARD_COMPILE_OPTIONS_INIT;
     const char *out = NULL, *codec = "zstd";
+    const char *norm = "ws", *conflicts = "drop", *near = NULL;
+    const char *scope = "group";
     int no_text = 0;
     cli_option opts[] = {
         {"output", 'o', OPT_STRING, &out, "DIR", "dataset directory to write"},
@@ -103,6 +138,18 @@ int cmd_compile(int argc, char **argv)
          "report an unreadable or truncated input and go on"},
         {"force", 0, OPT_FLAG, &o.force, NULL,
          "replace a dataset already in DIR"},
+        {"normalize", 0, OPT_STRING, &norm, "MODE",
+         "dedup key text: ws (default), none, nfkc"},
+        {"conflicts", 0, OPT_STRING, &conflicts, "POLICY",
+         "a key with several labels: drop (default), keep, neg, pos"},
+        {"mem-limit", 0, OPT_SIZE, &o.mem_limit, "SIZE",
+         "dedup table memory before it goes to disk (1G)"},
+        {"near-dup", 0, OPT_STRING, &near, "J",
+         "drop responses with MinHash Jaccard >= J to an earlier one"},
+        {"near-dup-scope", 0, OPT_STRING, &scope, "S",
+         "near duplicates within: group (label and prompt), stream"},
+        {"near-dup-seed", 0, OPT_SIZE, &o.near_dup_seed, "N",
+         "MinHash seed (1)"},
         {NULL, 0, 0, NULL, NULL, NULL},
     };
     cli_command cmd = {"compile", "INPUT... -o DIR",
@@ -129,6 +176,10 @@ int cmd_compile(int argc, char **argv)
                                          : SHARD_CODEC_NONE;
     o.with_text = !no_text;
     o.log = log_to_stderr;
+    if (dedup_options(&o, norm, conflicts, near, scope) < 0) {
+        free(inputs);
+        return EXIT_USAGE;
+    }
 
     t0 = now();
     rc = shard_compile((const char *const *)inputs, (size_t)n, out, &o,

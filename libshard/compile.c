@@ -1,8 +1,10 @@
 /*
  * compile.c - the compile driver: inputs -> rows -> records -> shards.
  *
- * One pass, in input order.  For each row: parse, map through the schema,
- * then for each record: identity, template, tokens, and the label stream.
+ * Two sweeps, in input order (dedup.h says why).  The first maps every
+ * row and notes each record's dedup key; the second maps them again and,
+ * for each record, asks its fate, then: identity, template, tokens, and
+ * the label stream.
  * The accounting identity rows_read = rows_invalid + rows that yielded
  * records, and records = kept + duplicate + near_duplicate + conflict, is
  * kept by construction: every branch below ends in exactly one counter.
@@ -18,6 +20,7 @@
 #include <unistd.h>
 
 #include "compile_internal.h"
+#include "dedup.h"
 #include "ingest_input.h"
 #include "internal.h"
 #include "json.h"
@@ -31,10 +34,14 @@ typedef struct {
     double reward;
     int pair_group, pair_side;
     uint64_t prompt_id, record_id, pair_id;
+    uint32_t flags; /* record flags column */
+    int fate;       /* shard_fate, or FATE_NEAR */
+    shard_key key;  /* dedup key */
 } emitted;
 
 typedef struct {
     size_t chosen, rejected; /* indices into recs */
+    int kept;                /* written to the pairs table */
 } emitted_pair;
 
 /* Storage for text schemas build; blocks are kept from row to row. */
@@ -87,6 +94,10 @@ typedef struct {
     shard_strbuf last_prompt;  /* the prompt text behind prompt_toks */
     shard_tokens prompt_toks;
     char err[SHARD_ERRMAX];
+    shard_dedup *dedup;
+    int scanning;             /* first sweep: keys only */
+    int restart;              /* the first sweep must run again */
+    int quiet;                /* messages were given by the first sweep */
 } compiler;
 
 static void logf_(compiler *c, shard_msg_level level, const char *fmt, ...)
@@ -97,7 +108,7 @@ static void logf_(compiler *c, shard_msg_level level, const char *fmt, ...)
     char msg[SHARD_ERRMAX];
     va_list ap;
 
-    if (!c->opt->log)
+    if (!c->opt->log || c->quiet)
         return;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -122,8 +133,10 @@ int shard_emit_record(shard_emit *e, const shard_message *msgs, size_t n,
                    sizeof(*e->msgs)))
         return SHARD_ENOMEM;
     memcpy(e->msgs + e->n_msgs, msgs, n * sizeof(*msgs));
-    e->recs[e->n++] = (emitted){e->n_msgs, n, label, reward, pair_group,
-                                pair_side, 0, 0, 0};
+    e->recs[e->n++] = (emitted){.first_msg = e->n_msgs, .n_msgs = n,
+                                .label = label, .reward = reward,
+                                .pair_group = pair_group,
+                                .pair_side = pair_side};
     e->n_msgs += n;
     return 0;
 }
@@ -133,7 +146,8 @@ int shard_emit_pair(shard_emit *e, size_t chosen, size_t rejected)
     if (shard_grow((void **)&e->pairs, &e->cap_pairs, e->n_pairs + 1,
                    sizeof(*e->pairs)))
         return SHARD_ENOMEM;
-    e->pairs[e->n_pairs++] = (emitted_pair){chosen, rejected};
+    e->pairs[e->n_pairs++] = (emitted_pair){.chosen = chosen,
+                                               .rejected = rejected};
     return 0;
 }
 
@@ -367,6 +381,8 @@ static int commit_pairs_and_rules(compiler *c)
                           shard_pair_id(a->prompt_id, a->record_id,
                                         b->record_id)};
 
+        if (!e->pairs[i].kept)
+            continue;
         if ((rc = shard_pairs_writer_add(c->pairs, &row)) < 0)
             return shard_errf(c->err, rc, "%s",
                               shard_pairs_writer_errmsg(c->pairs));
@@ -475,7 +491,7 @@ static int write_record(compiler *c, const emitted *r,
         .prompt_len = prompt_len, .label = r->label, .reward = r->reward,
         .prompt_id = r->prompt_id, .pair_id = r->pair_id,
         .record_id = r->record_id, .source_file = file_index,
-        .source_line = line->lineno, .flags = 0, .messages = m,
+        .source_line = line->lineno, .flags = r->flags, .messages = m,
         .n_messages = r->n_msgs};
     if ((rc = shard_stream_add(c->streams[r->label], &in)) < 0)
         return shard_errf(c->err, rc, "%s",
@@ -554,6 +570,9 @@ static const shard_format *row_format(compiler *c, const shard_line *line,
     return c->format;
 }
 
+static int dedup_note_row(compiler *c);
+static int dedup_decide_row(compiler *c);
+
 static int process_row(compiler *c, const shard_line *line,
                        shard_input_stats *in, uint32_t file_index)
 {
@@ -576,9 +595,16 @@ static int process_row(compiler *c, const shard_line *line,
     }
     if (assign_ids(&c->emit) < 0)
         return shard_errf(c->err, SHARD_ENOMEM, "out of memory");
+    if (c->scanning)
+        return dedup_note_row(c);
+    if ((rc = dedup_decide_row(c)) < 0)
+        return rc;
     c->acct->records += c->emit.n;
     in->records += c->emit.n;
     for (size_t i = 0; i < c->emit.n; i++) {
+        if (c->emit.recs[i].fate != SHARD_FATE_KEEP &&
+            c->emit.recs[i].fate != SHARD_FATE_KEEP_FLAGGED)
+            continue;
         if ((rc = write_record(c, &c->emit.recs[i], line, file_index)) < 0)
             return rc;
         in->kept++;
@@ -624,6 +650,190 @@ static int compile_input(compiler *c, const char *path, uint32_t index)
         return shard_errf(c->err, SHARD_EINPUT,
                           "%s: %llu invalid rows (--strict)", path,
                           (unsigned long long)in->rows_invalid);
+    return rc;
+}
+
+/* ---- dedup (dedup.h) ------------------------------------------------ */
+
+/* Sets the dedup key of each record of the row. */
+static int row_keys(compiler *c)
+{
+    shard_emit *e = &c->emit;
+
+    for (size_t i = 0; i < e->n; i++) {
+        emitted *r = &e->recs[i];
+
+        if (shard_key_record(&r->key, e->msgs + r->first_msg, r->n_msgs,
+                             c->opt->normalize) < 0)
+            return shard_errf(c->err, SHARD_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+static shard_key pair_key(const shard_emit *e, size_t i)
+{
+    return shard_key_pair(&e->recs[e->pairs[i].chosen].key,
+                          &e->recs[e->pairs[i].rejected].key);
+}
+
+static int dedup_failed(compiler *c, int rc)
+{
+    const char *msg = shard_dedup_errmsg(c->dedup);
+
+    return shard_errf(c->err, rc, "%s", msg[0] ? msg : shard_strerror(rc));
+}
+
+/*
+ * First sweep: notes the keys of the row's records, then of its pairs.
+ * Once the table has gone to disk, the rest of this sweep notes nothing:
+ * it runs again from the start.
+ */
+static int dedup_note_row(compiler *c)
+{
+    shard_emit *e = &c->emit;
+    int rc = row_keys(c);
+
+    for (size_t i = 0; rc == 0 && !c->restart && i < e->n + e->n_pairs;
+         i++) {
+        shard_key k = i < e->n ? e->recs[i].key : pair_key(e, i - e->n);
+
+        rc = shard_dedup_note(c->dedup, &k, i < e->n ? e->recs[i].label
+                                                     : SHARD_DEDUP_PAIR);
+        if (rc == SHARD_DEDUP_RESTART) {
+            c->restart = 1;
+            rc = 0;
+        }
+    }
+    return rc < 0 && !c->err[0] ? dedup_failed(c, rc) : rc;
+}
+
+static int record_dropped(const emitted *r)
+{
+    return r->fate == SHARD_FATE_CONFLICT;
+}
+
+/*
+ * Second sweep: the fate of each record of the row, counted, then of its
+ * pairs: a pair with a side dropped as a conflict is dropped, and so is
+ * a repeat of an earlier (prompt, chosen, rejected).
+ */
+static int dedup_decide_row(compiler *c)
+{
+    shard_emit *e = &c->emit;
+    uint64_t next[SHARD_LABEL_COUNT];
+    int rc = row_keys(c);
+
+    memcpy(next, c->acct->kept_by_label, sizeof(next));
+    for (size_t i = 0; rc >= 0 && i < e->n; i++) {
+        emitted *r = &e->recs[i];
+
+        rc = r->fate = shard_dedup_decide(c->dedup, &r->key, r->label,
+                                          (uint32_t)next[r->label]);
+        if (rc == SHARD_FATE_KEEP_FLAGGED)
+            r->flags |= SHARD_RECORD_FLAG_CONFLICT;
+        if (rc == SHARD_FATE_KEEP || rc == SHARD_FATE_KEEP_FLAGGED)
+            next[r->label]++;
+        c->acct->duplicate += rc == SHARD_FATE_DUPLICATE;
+        c->acct->conflict += rc == SHARD_FATE_CONFLICT;
+    }
+    for (size_t i = 0; rc >= 0 && i < e->n_pairs; i++) {
+        shard_key k = pair_key(e, i);
+        emitted_pair *p = &e->pairs[i];
+
+        rc = shard_dedup_decide(c->dedup, &k, SHARD_DEDUP_PAIR, 0);
+        p->kept = 0;
+        if (record_dropped(&e->recs[p->chosen]) ||
+            record_dropped(&e->recs[p->rejected]))
+            c->acct->pairs_dropped++;
+        else if (rc == SHARD_FATE_DUPLICATE)
+            c->acct->pairs_duplicate++;
+        else
+            p->kept = 1;
+    }
+    return rc < 0 ? dedup_failed(c, rc) : 0;
+}
+
+/*
+ * Standard input is read twice, once per sweep: unless it is a regular
+ * file already, it is copied to an unlinked temporary file in the output
+ * directory that then stands in as descriptor 0.
+ */
+static int spool_stdin(compiler *c, char *const *inputs, size_t n)
+{
+    char path[4400], buf[1 << 16];
+    struct stat st;
+    ssize_t got;
+    int fd, used = 0;
+
+    for (size_t i = 0; i < n; i++)
+        used |= strcmp(inputs[i], "-") == 0;
+    if (!used || (fstat(STDIN_FILENO, &st) == 0 && S_ISREG(st.st_mode) &&
+                  lseek(STDIN_FILENO, 0, SEEK_CUR) == 0))
+        return 0;
+    snprintf(path, sizeof(path), "%s/.stdin.XXXXXX", c->outdir);
+    if ((fd = mkstemp(path)) < 0)
+        return shard_errf(c->err, SHARD_EIO, "%s: %s", path,
+                          strerror(errno));
+    unlink(path);
+    while ((got = read(STDIN_FILENO, buf, sizeof(buf))) != 0) {
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0 || write(fd, buf, (size_t)got) != got) {
+            close(fd);
+            return shard_errf(c->err, SHARD_EIO, "standard input: %s",
+                              strerror(errno));
+        }
+    }
+    if (dup2(fd, STDIN_FILENO) < 0) {
+        close(fd);
+        return shard_errf(c->err, SHARD_EIO, "standard input: %s",
+                          strerror(errno));
+    }
+    close(fd);
+    return 0;
+}
+
+/* Readies a sweep: counts start from zero, standard input from byte 0. */
+static void sweep_reset(compiler *c)
+{
+    memset(c->acct, 0, sizeof(*c->acct));
+    memset(c->examples, 0, sizeof(*c->examples));
+    memset(c->inputs, 0, c->n_inputs * sizeof(*c->inputs));
+    lseek(STDIN_FILENO, 0, SEEK_SET);
+}
+
+/*
+ * The first sweep over the inputs: every key noted, then decided.  Bad
+ * rows are reported here; the second sweep, which writes, counts them
+ * again without a word.
+ */
+static int dedup_sweep(compiler *c, char *const *inputs, size_t n)
+{
+    int rc;
+
+    if ((rc = shard_dedup_open(&c->dedup, c->opt->mem_limit,
+                               c->opt->conflicts, c->outdir)) < 0)
+        return shard_errf(c->err, rc, "out of memory");
+    if ((rc = spool_stdin(c, inputs, n)) < 0)
+        return rc;
+    c->scanning = 1;
+    do {
+        c->quiet |= c->restart;
+        c->restart = 0;
+        sweep_reset(c);
+        for (size_t i = 0; rc == 0 && i < n; i++)
+            rc = compile_input(c, inputs[i], (uint32_t)i);
+    } while (rc == 0 && c->restart);
+    c->scanning = 0;
+    if (rc == 0 && (rc = shard_dedup_resolve(c->dedup)) < 0)
+        return dedup_failed(c, rc);
+    c->quiet = 0;
+    if (shard_dedup_spilled(c->dedup))
+        logf_(c, SHARD_MSG_INFO, "dedup: the key table went to disk past "
+              "--mem-limit (%llu bytes in memory at most)",
+              (unsigned long long)shard_dedup_peak_bytes(c->dedup));
+    c->quiet = 1;
+    sweep_reset(c);
     return rc;
 }
 
@@ -800,6 +1010,7 @@ static void teardown(compiler *c)
     if (c->fixed && c->fixed->release)
         c->fixed->release(c->fixed_state);
     emit_free(&c->emit);
+    shard_dedup_free(c->dedup);
     shard_tokens_free(&c->toks);
     shard_strbuf_free(&c->prompt);
     shard_strbuf_free(&c->response);
@@ -896,8 +1107,11 @@ static int compile_paths(char *const *inputs, size_t n, const char *outdir,
     }
 
     rc = setup(&c);
+    if (rc == 0)
+        rc = dedup_sweep(&c, inputs, n);
     for (size_t i = 0; rc == 0 && i < n; i++)
         rc = compile_input(&c, inputs[i], (uint32_t)i);
+    c.quiet = 0;
     report_unshown(&c);
     if (rc == 0)
         rc = finish(&c);

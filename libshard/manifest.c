@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "compile_internal.h"
+#include "dedup.h"
 #include "internal.h"
 #include "json.h"
 #include "shard_pairs.h"
@@ -76,14 +77,20 @@ static void write_accounting(FILE *f, const shard_accounting *a,
                "    \"duplicate\": %llu,\n    \"near_duplicate\": %llu,\n"
                "    \"conflict\": %llu,\n    \"replaced_utf8\": %llu,\n"
                "    \"special_text\": %llu,\n"
-               "    \"inputs_failed\": %llu,\n    \"examples\": [",
+               "    \"inputs_failed\": %llu,\n"
+               "    \"pairs_duplicate\": %llu,\n"
+               "    \"pairs_dropped\": %llu,\n"
+               "    \"near_candidates\": %llu,\n    \"examples\": [",
             (unsigned long long)a->records, (unsigned long long)a->kept,
             (unsigned long long)a->duplicate,
             (unsigned long long)a->near_duplicate,
             (unsigned long long)a->conflict,
             (unsigned long long)a->replaced_utf8,
             (unsigned long long)a->special_text,
-            (unsigned long long)a->inputs_failed);
+            (unsigned long long)a->inputs_failed,
+            (unsigned long long)a->pairs_duplicate,
+            (unsigned long long)a->pairs_dropped,
+            (unsigned long long)a->near_candidates);
     int first = 1;
     for (int r = 0; r < SHARD_REASONS; r++)
         for (unsigned i = 0; i < ex->count[r]; i++) {
@@ -181,11 +188,17 @@ static void write_body(FILE *f, const shard_manifest_data *d)
         fprintf(f, ", \"eos_id\": %u", t->eos_id);
     fprintf(f, "},\n  \"options\": {\"codec\": \"%s\", \"zstd_level\": %d, "
                "\"shard_size\": %llu, \"frame_size\": %llu, "
-               "\"text\": %s, \"normalize\": \"ws\"},\n",
+               "\"text\": %s, \"normalize\": \"%s\", "
+               "\"conflicts\": \"%s\", \"near_dup\": %g, "
+               "\"near_dup_scope\": \"%s\", \"near_dup_seed\": %llu},\n",
             o->codec == SHARD_CODEC_ZSTD ? "zstd" : "none", o->zstd_level,
             (unsigned long long)o->shard_size,
             (unsigned long long)o->frame_size,
-            o->with_text ? "true" : "false");
+            o->with_text ? "true" : "false",
+            shard_normalize_name(o->normalize),
+            shard_conflicts_name(o->conflicts), o->near_dup,
+            o->near_dup_scope ? "stream" : "group",
+            (unsigned long long)o->near_dup_seed);
     write_by_label(f, "records", d->acct->kept_by_label);
     write_by_label(f, "tokens", d->acct->tokens_by_label);
     fprintf(f, "  \"pairs\": %llu,\n", (unsigned long long)d->acct->pairs);
@@ -294,6 +307,9 @@ static void read_accounting(shard_json_value root, shard_accounting *a)
     a->replaced_utf8 = get_u64(acc, "replaced_utf8");
     a->special_text = get_u64(acc, "special_text");
     a->inputs_failed = get_u64(acc, "inputs_failed");
+    a->pairs_duplicate = get_u64(acc, "pairs_duplicate");
+    a->pairs_dropped = get_u64(acc, "pairs_dropped");
+    a->near_candidates = get_u64(acc, "near_candidates");
     if (shard_json_get(acc, "invalid_by_reason", 17, &by))
         for (int r = 0; r < SHARD_REASONS; r++)
             a->invalid_by_reason[r] = get_u64(by, shard_reason_label(r));

@@ -43,6 +43,9 @@ typedef struct {
     uint64_t replaced_utf8; /* invalid UTF-8 sequences replaced */
     uint64_t special_text;  /* records with special-token strings in text */
     uint64_t inputs_failed; /* unreadable or cut short (--keep-going) */
+    uint64_t pairs_duplicate; /* same (prompt, chosen, rejected) before */
+    uint64_t pairs_dropped;   /* a side dropped as conflict or near dup */
+    uint64_t near_candidates; /* record pairs sharing an LSH band */
 } shard_accounting;
 
 /* Name of reason i ("bad_json", "missing_field", ...). */
@@ -78,13 +81,20 @@ typedef struct {
     const char *label_rule;    /* score to label: "score>=7[;score<=3]" */
     int hf_added_tokens;       /* added-token strings in text become
                                   tokens, as HF does; default: text */
+    int normalize;             /* dedup key text: shard_normalize (ws) */
+    int conflicts;             /* key with several labels: shard_conflicts
+                                  (drop) */
+    uint64_t mem_limit;        /* dedup table bytes before disk (1G) */
+    double near_dup;           /* MinHash Jaccard threshold; 0: off */
+    int near_dup_scope;        /* 0: within label and prompt, 1: stream */
+    uint64_t near_dup_seed;    /* MinHash seed */
 } shard_compile_options;
 
 #define SHARD_COMPILE_OPTIONS_VERSION 1
 #define SHARD_COMPILE_OPTIONS_INIT                                          \
     {SHARD_COMPILE_OPTIONS_VERSION, "auto", "cl100k_base", "none",          \
      SHARD_CODEC_ZSTD, 3, 256ull << 20, 512ull << 10, 1, 64ull << 20, 0,    \
-     0, NULL, NULL, 0, NULL, NULL, 0}
+     0, NULL, NULL, 0, NULL, NULL, 0, 0, 0, 1ull << 30, 0.0, 0, 1}
 
 /*
  * Compiles inputs[0..n) into `outdir`.  Returns 0 on success, SHARD_EINPUT

@@ -43,13 +43,13 @@ check kto_150_pos_150_neg json_get "$TMP/kto.json" "
     j.accounting.rows_read === 300 && j.accounting.rows_invalid === 0 &&
     j.pairs === 0 || process.exit(1)"
 
-# No dedup yet (issue 5): 300 pos and 300 neg; 295/295 once exact
-# duplicates are dropped.
+# 300 rows give 600 records; 5 rows repeat an earlier one (issue 5), so
+# 295 pos and 295 neg are kept, with 295 pairs.
 check dpo_300_pairs_600_records json_get "$TMP/dpo.json" "
-    j.pairs === 300 && j.pairs_table.rows === 300 &&
-    j.accounting.records === 600 && j.records.pos === 300 &&
-    j.records.neg === 300 && j.accounting.rows_read === 300 ||
-    process.exit(1)"
+    j.pairs === 295 && j.pairs_table.rows === 295 &&
+    j.accounting.records === 600 && j.records.pos === 295 &&
+    j.records.neg === 295 && j.accounting.duplicate === 10 &&
+    j.accounting.rows_read === 300 || process.exit(1)"
 
 # The KTO labels, row by row, against the file (array order is row order).
 "$SHARD" cat "$TMP/kto" > "$TMP/kto.jsonl"

@@ -1,0 +1,526 @@
+/*
+ * dedup.c - record keys, the key table and its disk partitions.
+ *
+ * The table is open addressing with linear probing over 24-byte entries
+ * (key, a 32-bit position, the labels of the whole stream, the labels
+ * met so far in the deciding sweep).  Partition files hold the notes of
+ * the first sweep as 24-byte rows of the same shape, with the note's
+ * sequence number in place of the position, in note order; deciding a
+ * partition replays its rows twice, as the two sweeps do in memory.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <utf8proc.h>
+#define XXH_STATIC_LINKING_ONLY
+#include <xxhash.h>
+
+#include "dedup.h"
+#include "internal.h"
+
+typedef struct {
+    uint64_t lo, hi;
+    uint32_t pos;   /* kept record's stream position; in files: note seq */
+    uint8_t labels; /* every label bit of the stream */
+    uint8_t seen;   /* label bits met so far in the second sweep */
+    uint8_t pad[2];
+} dedup_entry;
+
+_Static_assert(sizeof(dedup_entry) == 24, "a key costs 24 bytes");
+
+#define FANOUT 16     /* partitions per split, by 4 hash bits */
+#define MAX_DEPTH 15  /* 4 * 15 bits of `hi` split; then keys are equal */
+#define MIN_SLOTS 16
+
+struct shard_dedup {
+    dedup_entry *slots;
+    size_t cap, count;   /* slots (a power of two), entries in use */
+    size_t max_cap;      /* largest table within mem_limit */
+    int policy;
+    int spilled;
+    uint64_t notes;      /* first sweep: notes so far */
+    uint64_t decided;    /* second sweep: decisions so far */
+    FILE *part[FANOUT];  /* first sweep, spilled: one file per range */
+    uint8_t *fates;      /* spilled: 2 bits per note */
+    uint64_t peak;
+    char tmpdir[4096];
+    char err[SHARD_ERRMAX];
+};
+
+/* ---- names ----------------------------------------------------------- */
+
+static const char *const norm_names[] = {"ws", "none", "nfkc", NULL};
+static const char *const policy_names[] = {"drop", "keep", "neg", "pos",
+                                           NULL};
+
+static int name_index(const char *const *names, const char *s)
+{
+    for (int i = 0; names[i]; i++)
+        if (strcmp(names[i], s) == 0)
+            return i;
+    return -1;
+}
+
+int shard_normalize_parse(const char *name)
+{
+    return name_index(norm_names, name);
+}
+
+int shard_conflicts_parse(const char *name)
+{
+    return name_index(policy_names, name);
+}
+
+const char *shard_normalize_name(int norm)
+{
+    return norm >= 0 && norm <= SHARD_NORM_NFKC ? norm_names[norm] : "?";
+}
+
+const char *shard_conflicts_name(int policy)
+{
+    return policy >= 0 && policy <= SHARD_CONFLICTS_POS ? policy_names[policy]
+                                                        : "?";
+}
+
+/* ---- keys ------------------------------------------------------------ */
+
+static int is_space(unsigned char c)
+{
+    return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+/* Feeds s[0..n) trimmed, each run of ASCII white space as one space. */
+static void hash_folded(XXH3_state_t *st, const char *s, size_t n)
+{
+    size_t i = 0, start;
+    int first = 1;
+
+    while (i < n) {
+        while (i < n && is_space((unsigned char)s[i]))
+            i++;
+        if (i == n)
+            break;
+        start = i;
+        while (i < n && !is_space((unsigned char)s[i]))
+            i++;
+        if (!first)
+            XXH3_128bits_update(st, " ", 1);
+        XXH3_128bits_update(st, s + start, i - start);
+        first = 0;
+    }
+}
+
+/* Feeds one message's content under `norm`.  0 or SHARD_ENOMEM. */
+static int hash_content(XXH3_state_t *st, const char *s, size_t n,
+                        int norm)
+{
+    utf8proc_uint8_t *mapped = NULL;
+    utf8proc_ssize_t len;
+
+    if (norm == SHARD_NORM_NONE) {
+        XXH3_128bits_update(st, s, n);
+        return 0;
+    }
+    if (norm == SHARD_NORM_NFKC && n) {
+        len = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n,
+                           &mapped, UTF8PROC_STABLE | UTF8PROC_COMPOSE |
+                                        UTF8PROC_COMPAT | UTF8PROC_CASEFOLD);
+        if (len == UTF8PROC_ERROR_NOMEM)
+            return SHARD_ENOMEM;
+        if (len >= 0) { /* invalid UTF-8 keeps its bytes */
+            hash_folded(st, (const char *)mapped, (size_t)len);
+            free(mapped);
+            return 0;
+        }
+    }
+    hash_folded(st, s, n);
+    return 0;
+}
+
+int shard_key_record(shard_key *out, const shard_message *m, size_t n,
+                     int norm)
+{
+    static const unsigned char sep[2] = {0x1f, 0x1e};
+    XXH3_state_t st;
+    XXH128_hash_t h;
+
+    XXH3_INITSTATE(&st);
+    XXH3_128bits_reset_withSeed(&st, 0x6b6579);
+    for (size_t i = 0; i < n; i++) {
+        XXH3_128bits_update(&st, m[i].role, m[i].role_len);
+        XXH3_128bits_update(&st, &sep[0], 1);
+        if (hash_content(&st, m[i].content, m[i].content_len, norm) < 0)
+            return SHARD_ENOMEM;
+        XXH3_128bits_update(&st, &sep[1], 1);
+    }
+    h = XXH3_128bits_digest(&st);
+    out->lo = h.low64 | (h.low64 || h.high64 ? 0 : 1);
+    out->hi = h.high64;
+    return 0;
+}
+
+shard_key shard_key_pair(const shard_key *chosen, const shard_key *rejected)
+{
+    uint64_t v[4] = {chosen->lo, chosen->hi, rejected->lo, rejected->hi};
+    XXH128_hash_t h = XXH3_128bits_withSeed(v, sizeof(v), 0x70616972);
+    shard_key k = {h.low64 | (h.low64 || h.high64 ? 0 : 1), h.high64};
+
+    return k;
+}
+
+/* ---- the table ------------------------------------------------------- */
+
+static size_t slot_of(const shard_dedup *d, uint64_t lo, uint64_t hi)
+{
+    size_t i = (size_t)(lo ^ (hi >> 17)) & (d->cap - 1);
+
+    while ((d->slots[i].lo || d->slots[i].hi) &&
+           (d->slots[i].lo != lo || d->slots[i].hi != hi))
+        i = (i + 1) & (d->cap - 1);
+    return i;
+}
+
+static void note_peak(shard_dedup *d, uint64_t fate_bytes)
+{
+    uint64_t bytes = d->cap * sizeof(dedup_entry) + fate_bytes;
+
+    if (bytes > d->peak)
+        d->peak = bytes;
+}
+
+/* Sets an empty table of `cap` slots.  0 or SHARD_ENOMEM. */
+static int table_alloc(shard_dedup *d, size_t cap)
+{
+    dedup_entry *s = calloc(cap, sizeof(*s));
+
+    if (!s)
+        return SHARD_ENOMEM;
+    free(d->slots);
+    d->slots = s;
+    d->cap = cap;
+    d->count = 0;
+    note_peak(d, 0);
+    return 0;
+}
+
+/* Doubles the table, keeping its entries.  0 or SHARD_ENOMEM. */
+static int table_grow(shard_dedup *d)
+{
+    dedup_entry *old = d->slots;
+    size_t old_cap = d->cap, count = d->count;
+
+    d->slots = NULL;
+    if (table_alloc(d, old_cap * 2) < 0) {
+        d->slots = old;
+        d->cap = old_cap;
+        return SHARD_ENOMEM;
+    }
+    for (size_t i = 0; i < old_cap; i++)
+        if (old[i].lo || old[i].hi)
+            d->slots[slot_of(d, old[i].lo, old[i].hi)] = old[i];
+    d->count = count;
+    free(old);
+    return 0;
+}
+
+/*
+ * The entry of a key, added when missing.  NULL when the table is full
+ * within the memory limit (*rc = 0) or out of memory (*rc < 0).
+ */
+static dedup_entry *table_upsert(shard_dedup *d, uint64_t lo, uint64_t hi,
+                                 int *rc)
+{
+    size_t i = slot_of(d, lo, hi);
+
+    *rc = 0;
+    if (d->slots[i].lo || d->slots[i].hi)
+        return &d->slots[i];
+    if ((d->count + 1) * 4 > d->cap * 3) {
+        if (d->cap < d->max_cap) {
+            if ((*rc = table_grow(d)) < 0)
+                return NULL;
+            i = slot_of(d, lo, hi);
+        } else if ((d->count + 1) * 8 > d->cap * 7) {
+            return NULL;
+        }
+    }
+    d->slots[i].lo = lo;
+    d->slots[i].hi = hi;
+    d->count++;
+    return &d->slots[i];
+}
+
+/* The fate of a note, given every label of its key (second sweep). */
+static int entry_fate(dedup_entry *e, int label, int policy)
+{
+    unsigned bit = 1u << label, labels = e->labels & 7u;
+
+    if (e->seen & bit)
+        return SHARD_FATE_DUPLICATE;
+    e->seen |= (uint8_t)bit;
+    if (label == SHARD_DEDUP_PAIR || (labels & (labels - 1)) == 0)
+        return SHARD_FATE_KEEP;
+    switch (policy) {
+    case SHARD_CONFLICTS_KEEP:
+        return SHARD_FATE_KEEP_FLAGGED;
+    case SHARD_CONFLICTS_NEG:
+        return label == SHARD_LABEL_NEG ? SHARD_FATE_KEEP
+                                        : SHARD_FATE_CONFLICT;
+    case SHARD_CONFLICTS_POS:
+        return label == SHARD_LABEL_POS ? SHARD_FATE_KEEP
+                                        : SHARD_FATE_CONFLICT;
+    default:
+        return SHARD_FATE_CONFLICT;
+    }
+}
+
+int shard_dedup_open(shard_dedup **out, uint64_t mem_limit, int policy,
+                     const char *tmpdir)
+{
+    shard_dedup *d = calloc(1, sizeof(*d));
+    size_t max = (size_t)1 << 40;
+
+    *out = NULL;
+    if (!d)
+        return SHARD_ENOMEM;
+    if (mem_limit) {
+        max = MIN_SLOTS;
+        while (max * 2 * sizeof(dedup_entry) <= mem_limit)
+            max *= 2;
+    }
+    d->max_cap = max;
+    d->policy = policy;
+    snprintf(d->tmpdir, sizeof(d->tmpdir), "%s", tmpdir ? tmpdir : ".");
+    if (table_alloc(d, max < 1024 ? max : 1024) < 0) {
+        free(d);
+        return SHARD_ENOMEM;
+    }
+    *out = d;
+    return 0;
+}
+
+/* ---- partitions on disk ---------------------------------------------- */
+
+static void part_path(const shard_dedup *d, char *buf, size_t cap,
+                      int depth, uint64_t prefix)
+{
+    snprintf(buf, cap, "%s/.dedup-%d-%llx.tmp", d->tmpdir, depth,
+             (unsigned long long)prefix);
+}
+
+/* Which of FANOUT partitions `hi` belongs to at `depth`. */
+static int part_of(uint64_t hi, int depth)
+{
+    return (int)((hi >> (60 - 4 * depth)) & (FANOUT - 1));
+}
+
+/* Opens the FANOUT files below `prefix` for writing.  0 or SHARD_EIO. */
+static int parts_create(shard_dedup *d, FILE **f, int depth,
+                        uint64_t prefix)
+{
+    char p[4200];
+
+    for (int i = 0; i < FANOUT; i++) {
+        part_path(d, p, sizeof(p), depth, prefix * FANOUT + (uint64_t)i);
+        if (!(f[i] = fopen(p, "w+b")))
+            return shard_errf(d->err, SHARD_EIO, "%s: %s", p,
+                              strerror(errno));
+    }
+    return 0;
+}
+
+static int row_put(shard_dedup *d, FILE *f, const dedup_entry *e)
+{
+    if (fwrite(e, sizeof(*e), 1, f) != 1)
+        return shard_errf(d->err, SHARD_EIO, "dedup partition: %s",
+                          strerror(errno));
+    return 0;
+}
+
+/* Goes to disk: the first sweep starts over, writing partitions. */
+static int spill_begin(shard_dedup *d)
+{
+    int rc;
+
+    d->spilled = 1;
+    d->notes = 0;
+    if ((rc = table_alloc(d, d->max_cap)) < 0)
+        return rc;
+    if ((rc = parts_create(d, d->part, 0, 0)) < 0)
+        return rc;
+    return SHARD_DEDUP_RESTART;
+}
+
+int shard_dedup_note(shard_dedup *d, const shard_key *k, int label)
+{
+    dedup_entry *e, row = {k->lo, k->hi, 0, 0, 0, {0, 0}};
+    int rc;
+
+    if (d->notes == UINT32_MAX)
+        return shard_errf(d->err, SHARD_EINVAL, "more than %u records "
+                          "and pairs in one compile", UINT32_MAX);
+    if (d->spilled) {
+        row.pos = (uint32_t)d->notes++;
+        row.labels = (uint8_t)(1u << label);
+        return row_put(d, d->part[part_of(k->hi, 0)], &row);
+    }
+    if (!(e = table_upsert(d, k->lo, k->hi, &rc)))
+        return rc < 0 ? rc : spill_begin(d);
+    e->labels |= (uint8_t)(1u << label);
+    d->notes++;
+    return 0;
+}
+
+static void fate_set(shard_dedup *d, uint32_t seq, int fate)
+{
+    d->fates[seq / 4] |= (uint8_t)(fate << (2 * (seq % 4)));
+}
+
+static int resolve_file(shard_dedup *d, FILE *f, int depth,
+                        uint64_t prefix);
+
+/* Splits a partition too large for the table by its next hash bits. */
+static int split_file(shard_dedup *d, FILE *f, int depth, uint64_t prefix)
+{
+    FILE *sub[FANOUT] = {0};
+    char p[4200];
+    dedup_entry e;
+    int rc;
+
+    if (depth >= MAX_DEPTH)
+        return shard_errf(d->err, SHARD_EINVAL, "dedup: --mem-limit too "
+                          "small to split keys further");
+    rc = parts_create(d, sub, depth + 1, prefix);
+    rewind(f);
+    while (rc == 0 && fread(&e, sizeof(e), 1, f) == 1)
+        rc = row_put(d, sub[part_of(e.hi, depth + 1)], &e);
+    for (int i = 0; i < FANOUT; i++) {
+        if (rc == 0 && sub[i])
+            rc = resolve_file(d, sub[i], depth + 1,
+                              prefix * FANOUT + (uint64_t)i);
+        if (sub[i])
+            fclose(sub[i]);
+        part_path(d, p, sizeof(p), depth + 1, prefix * FANOUT + (uint64_t)i);
+        unlink(p);
+    }
+    return rc;
+}
+
+/*
+ * Decides the notes of one partition file (any position): its rows fill
+ * the table with every label of each key, then are replayed in order for
+ * their fates.  A partition with more keys than the table holds is split.
+ */
+static int resolve_file(shard_dedup *d, FILE *f, int depth,
+                        uint64_t prefix)
+{
+    dedup_entry row, *e;
+    int rc = 0;
+
+    memset(d->slots, 0, d->cap * sizeof(*d->slots));
+    d->count = 0;
+    rewind(f);
+    while (fread(&row, sizeof(row), 1, f) == 1) {
+        if (!(e = table_upsert(d, row.lo, row.hi, &rc)))
+            return rc < 0 ? rc : split_file(d, f, depth, prefix);
+        e->labels |= row.labels;
+    }
+    rewind(f);
+    while (fread(&row, sizeof(row), 1, f) == 1) {
+        int label = __builtin_ctz(row.labels);
+
+        e = &d->slots[slot_of(d, row.lo, row.hi)];
+        fate_set(d, row.pos, entry_fate(e, label, d->policy));
+    }
+    if (ferror(f))
+        return shard_errf(d->err, SHARD_EIO, "dedup partition: %s",
+                          strerror(errno));
+    return 0;
+}
+
+int shard_dedup_resolve(shard_dedup *d)
+{
+    char p[4200];
+    int rc = 0;
+
+    if (!d->spilled)
+        return 0;
+    if (!(d->fates = calloc(d->notes / 4 + 1, 1)))
+        return SHARD_ENOMEM;
+    note_peak(d, d->notes / 4 + 1);
+    for (int i = 0; i < FANOUT; i++) {
+        if (rc == 0 && fflush(d->part[i]) != 0)
+            rc = shard_errf(d->err, SHARD_EIO, "dedup partition: %s",
+                            strerror(errno));
+        if (rc == 0)
+            rc = resolve_file(d, d->part[i], 0, (uint64_t)i);
+        fclose(d->part[i]);
+        d->part[i] = NULL;
+        part_path(d, p, sizeof(p), 0, (uint64_t)i);
+        unlink(p);
+    }
+    free(d->slots);
+    d->slots = NULL;
+    d->cap = d->count = 0;
+    return rc;
+}
+
+int shard_dedup_decide(shard_dedup *d, const shard_key *k, int label,
+                       uint32_t position)
+{
+    dedup_entry *e;
+    int fate;
+
+    if (d->decided >= d->notes)
+        return shard_errf(d->err, SHARD_EINVAL, "dedup: more decisions "
+                          "than notes");
+    if (d->spilled) {
+        uint64_t s = d->decided++;
+
+        return (d->fates[s / 4] >> (2 * (s % 4))) & 3;
+    }
+    e = &d->slots[slot_of(d, k->lo, k->hi)];
+    if (!(e->labels & (1u << label)))
+        return shard_errf(d->err, SHARD_EINVAL, "dedup: a key decided "
+                          "that was never noted");
+    d->decided++;
+    fate = entry_fate(e, label, d->policy);
+    if (fate == SHARD_FATE_KEEP || fate == SHARD_FATE_KEEP_FLAGGED)
+        e->pos = position;
+    return fate;
+}
+
+int shard_dedup_spilled(const shard_dedup *d)
+{
+    return d->spilled;
+}
+
+uint64_t shard_dedup_peak_bytes(const shard_dedup *d)
+{
+    return d->peak;
+}
+
+const char *shard_dedup_errmsg(const shard_dedup *d)
+{
+    return d->err;
+}
+
+void shard_dedup_free(shard_dedup *d)
+{
+    char p[4200];
+
+    if (!d)
+        return;
+    for (int i = 0; i < FANOUT; i++)
+        if (d->part[i]) {
+            fclose(d->part[i]);
+            part_path(d, p, sizeof(p), 0, (uint64_t)i);
+            unlink(p);
+        }
+    free(d->slots);
+    free(d->fates);
+    free(d);
+}

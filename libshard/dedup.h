@@ -1,0 +1,125 @@
+/*
+ * dedup.h - exact deduplication and label conflicts (compiler side).
+ *
+ * A record's key is a 128-bit XXH3 of its messages (roles, context and
+ * response) after normalisation; a pair's key hashes the keys of its two
+ * records.  The stored text never changes, only the key.
+ *
+ * Deciding needs the whole stream: under `--conflicts drop` the first
+ * record of a key is dropped when a later record of the same key has
+ * another label.  So the compiler makes two sweeps over its inputs in the
+ * same order: the first notes every key with its label
+ * (shard_dedup_note), the second asks for each record's fate
+ * (shard_dedup_decide), which depends only on what the first sweep saw
+ * and on the records before it.  Hence the result does not depend on how
+ * the inputs are split into files.
+ *
+ * Memory: the table holds one 24-byte entry per distinct key.  When it
+ * would grow past `mem_limit`, the table switches to partitions on disk:
+ * the first sweep must then be run again (shard_dedup_note returns
+ * SHARD_DEDUP_RESTART once), writing each note to the partition of its
+ * hash range; shard_dedup_resolve decides one partition at a time, each
+ * small enough for the limit (a partition too large is split again by
+ * the next hash bits), and keeps two bits per record for the second
+ * sweep.  The decisions are the same either way.
+ */
+#ifndef SHARD_DEDUP_H
+#define SHARD_DEDUP_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "shard_writer.h"
+
+/* Normalisation of the text behind a key (--normalize). */
+typedef enum {
+    SHARD_NORM_WS = 0,   /* trim, fold white-space runs to one space */
+    SHARD_NORM_NONE = 1, /* bytes as they are */
+    SHARD_NORM_NFKC = 2  /* ws, then Unicode NFKC and case folding */
+} shard_normalize;
+
+/* What happens to the records of a key seen with several labels. */
+typedef enum {
+    SHARD_CONFLICTS_DROP = 0, /* every record of the key is dropped */
+    SHARD_CONFLICTS_KEEP = 1, /* the first of each label kept, flagged */
+    SHARD_CONFLICTS_NEG = 2,  /* the negative kept, the others dropped */
+    SHARD_CONFLICTS_POS = 3   /* the positive kept, the others dropped */
+} shard_conflicts;
+
+/* Parse "ws"/"none"/"nfkc" and "drop"/"keep"/"neg"/"pos"; -1 if unknown. */
+int shard_normalize_parse(const char *name);
+int shard_conflicts_parse(const char *name);
+const char *shard_normalize_name(int norm);
+const char *shard_conflicts_name(int policy);
+
+typedef struct {
+    uint64_t lo, hi;
+} shard_key;
+
+/*
+ * The key of a record (messages m[0..n), the response last) under `norm`.
+ * Never the all-zero key.  Returns 0 or SHARD_ENOMEM.
+ */
+int shard_key_record(shard_key *out, const shard_message *m, size_t n,
+                     int norm);
+
+/* The key of a pair from the keys of its chosen and rejected records. */
+shard_key shard_key_pair(const shard_key *chosen, const shard_key *rejected);
+
+/* The fate of one record (or pair). */
+typedef enum {
+    SHARD_FATE_KEEP = 0,
+    SHARD_FATE_KEEP_FLAGGED = 1, /* kept under --conflicts keep */
+    SHARD_FATE_DUPLICATE = 2,    /* same key and label as an earlier one */
+    SHARD_FATE_CONFLICT = 3      /* dropped: its key has another label */
+} shard_fate;
+
+/* The record flag that marks a record kept in a conflict (keep). */
+#define SHARD_RECORD_FLAG_CONFLICT 1u
+
+/* Label bit a pair key is noted with (records use 1 << label). */
+#define SHARD_DEDUP_PAIR SHARD_LABEL_COUNT
+
+typedef struct shard_dedup shard_dedup;
+
+/*
+ * Opens a table.  `mem_limit` bounds the table's bytes (0: no limit);
+ * partitions go to temporary files under `tmpdir`.  Returns 0 or
+ * SHARD_ENOMEM.
+ */
+int shard_dedup_open(shard_dedup **out, uint64_t mem_limit, int policy,
+                     const char *tmpdir);
+void shard_dedup_free(shard_dedup *d);
+
+/* Code of shard_dedup_note: the first sweep must start again. */
+#define SHARD_DEDUP_RESTART 1
+
+/*
+ * First sweep: notes a record's key with its label (0..2), or a pair's
+ * key with SHARD_DEDUP_PAIR.  Returns 0, SHARD_DEDUP_RESTART (the table
+ * went to disk: run the first sweep again from its start; this happens at
+ * most once), SHARD_ENOMEM or SHARD_EIO.
+ */
+int shard_dedup_note(shard_dedup *d, const shard_key *k, int label);
+
+/* Ends the first sweep; decides partitions on disk.  0 or negative. */
+int shard_dedup_resolve(shard_dedup *d);
+
+/*
+ * Second sweep, with the same notes in the same order: the fate of this
+ * one.  `position` is where a kept record lands in its label stream
+ * (kept in the key table for --append); pairs pass 0.  Returns a
+ * shard_fate, or SHARD_EINVAL when the sweeps differ.
+ */
+int shard_dedup_decide(shard_dedup *d, const shard_key *k, int label,
+                       uint32_t position);
+
+/* 1 when the table went to disk partitions. */
+int shard_dedup_spilled(const shard_dedup *d);
+
+/* Peak bytes of the in-memory table (entries and decisions). */
+uint64_t shard_dedup_peak_bytes(const shard_dedup *d);
+
+const char *shard_dedup_errmsg(const shard_dedup *d);
+
+#endif

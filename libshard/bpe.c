@@ -352,70 +352,72 @@ void shard_bpe_free(shard_bpe *b)
 }
 
 /*
- * The array loop.  bound[0..m) are the part boundaries (bound[m-1] == n);
- * part k is piece[bound[k]..bound[k+1]) with rank part[k]; pair[k] is the
- * rank of parts k and k+1 joined, or SHARD_BPE_NONE.
+ * The array loop.  e[0..m) are the parts in order: e[k].bound is where
+ * part k starts (e[m-1].bound == n, the end), e[k].part its rank, e[k].pair
+ * the rank of parts k and k+1 joined, or SHARD_BPE_NONE.  A merge removes
+ * one entry with a single move.
  */
+typedef struct {
+    uint32_t bound, part, pair;
+} bpe_entry;
+
 static size_t bpe_merge_array(const shard_bpe *b, const unsigned char *p,
-                              size_t n, uint32_t *bound, uint32_t *part,
-                              uint32_t *pair, uint32_t *out)
+                              size_t n, bpe_entry *e, uint32_t *out)
 {
     size_t m = n + 1;
 
     for (size_t k = 0; k < n; k++) {
-        bound[k] = (uint32_t)k;
-        part[k] = b->byte_rank[p[k]];
-        pair[k] = k + 1 < n ? b->pair_rank[p[k] | (unsigned)p[k + 1] << 8]
-                            : SHARD_BPE_NONE;
+        e[k].bound = (uint32_t)k;
+        e[k].part = b->byte_rank[p[k]];
+        e[k].pair = k + 1 < n ? b->pair_rank[p[k] | (unsigned)p[k + 1] << 8]
+                              : SHARD_BPE_NONE;
     }
-    bound[n] = (uint32_t)n;
+    e[n].bound = (uint32_t)n;
 
     for (;;) {
         uint32_t best = SHARD_BPE_NONE;
         size_t k = 0;
 
         for (size_t i = 0; i + 2 < m; i++) {
-            if (pair[i] < best) {
-                best = pair[i];
+            if (e[i].pair < best) {
+                best = e[i].pair;
                 k = i;
             }
         }
         if (best == SHARD_BPE_NONE)
             break;
 
-        part[k] = best;
+        e[k].part = best;
         m--;
-        memmove(bound + k + 1, bound + k + 2, (m - k - 1) * sizeof(*bound));
-        memmove(part + k + 1, part + k + 2, (m - k - 2) * sizeof(*part));
-        memmove(pair + k + 1, pair + k + 2, (m - k - 2) * sizeof(*pair));
+        memmove(e + k + 1, e + k + 2, (m - k - 1) * sizeof(*e));
 
-        pair[k] = k + 2 < m ? bpe_rank_merge(b, p + bound[k],
-                                             bound[k + 2] - bound[k])
-                            : SHARD_BPE_NONE;
+        e[k].pair = k + 2 < m ? bpe_rank_merge(b, p + e[k].bound,
+                                               e[k + 2].bound - e[k].bound)
+                              : SHARD_BPE_NONE;
         if (k > 0)
-            pair[k - 1] = bpe_rank_merge(b, p + bound[k - 1],
-                                         bound[k + 1] - bound[k - 1]);
+            e[k - 1].pair = bpe_rank_merge(b, p + e[k - 1].bound,
+                                           e[k + 1].bound - e[k - 1].bound);
     }
 
-    memcpy(out, part, (m - 1) * sizeof(*out));
+    for (size_t k = 0; k + 1 < m; k++)
+        out[k] = e[k].part;
     return m - 1;
 }
 
 long shard_bpe_merge_small(const shard_bpe *b, const unsigned char *piece,
                            size_t n, uint32_t *out)
 {
-    uint32_t local[3 * (SHARD_BPE_LARGE + 1)];
-    uint32_t *mem = local;
+    bpe_entry local[SHARD_BPE_LARGE + 1];
+    bpe_entry *mem = local;
     size_t got;
 
     if (n > SHARD_BPE_LARGE) {
-        mem = malloc(3 * (n + 1) * sizeof(*mem));
+        mem = malloc((n + 1) * sizeof(*mem));
         if (!mem)
             return -1;
     }
 
-    got = bpe_merge_array(b, piece, n, mem, mem + n + 1, mem + 2 * (n + 1),
-                          out);
+    got = bpe_merge_array(b, piece, n, mem, out);
     if (mem != local)
         free(mem);
     return (long)got;

@@ -13,7 +13,9 @@
 // a little-endian u32 count and u32 ids (bench_tokenizer.c writes the
 // same).  The encoders print one line like bench_tokenizer's:
 //   NAME ENCODING mixed BYTES TOKENS SECONDS MB/s
-// Packages come from $BENCH_NPM_DIR (default build/npm).  Exits 1 with a
+// Times are the process's CPU time (user + system, all threads): the
+// machine is shared, and time spent waiting for a CPU is not the
+// encoder's.  Packages come from $BENCH_NPM_DIR (default build/npm).  Exits 1 with a
 // one-line reason when something is missing.
 
 import fs from 'node:fs';
@@ -86,6 +88,12 @@ function readIds(file) {
     return lists;
 }
 
+// CPU seconds used by the process so far.
+function cpuSeconds() {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1e6;
+}
+
 function report(name, label, bytes, lists, seconds) {
     const tokens = lists.reduce((n, l) => n + l.length, 0);
     console.log(`${name} ${label} mixed ${bytes} ${tokens} ` +
@@ -96,9 +104,9 @@ function runTiktoken(encName, corpus, idsOut) {
     const tiktoken = load('tiktoken', 'tiktoken.cjs');
     const enc = tiktoken.get_encoding(encName);
     const { docs, bytes } = readDocs(corpus);
-    const t0 = process.hrtime.bigint();
+    const t0 = cpuSeconds();
     const lists = docs.map((d) => enc.encode_ordinary(d));
-    const s = Number(process.hrtime.bigint() - t0) / 1e9;
+    const s = cpuSeconds() - t0;
     report('tiktoken-npm', encName, bytes, lists, s);
     writeIds(idsOut, lists);
     enc.free();
@@ -111,12 +119,12 @@ async function runHf(jsonPath, label, corpus, idsOut) {
     const tok = Tokenizer.fromFile(jsonPath);
     const { docs, bytes } = readDocs(corpus);
     const lists = [];
-    const t0 = process.hrtime.bigint();
+    const t0 = cpuSeconds();
     for (const d of docs) {
         const e = await tok.encode(d, null, { addSpecialTokens: false });
         lists.push(e.getIds());
     }
-    const s = Number(process.hrtime.bigint() - t0) / 1e9;
+    const s = cpuSeconds() - t0;
     report('hf-tokenizers-npm', label, bytes, lists, s);
     writeIds(idsOut, lists);
 }

@@ -83,17 +83,23 @@ compare hf-gpt4o "$out/hf-gpt4o.ids" tiktoken-o200k_base \
     "$out/tiktoken-o200k_base.ids"
 
 echo
-echo "== one piece of 1 MB (single thread)"
+echo "== one piece of 1 MiB of each shape, timed in turns with the corpus"
 for enc in cl100k_base o200k_base r50k_base; do
-    for shape in letter letters base64 punct space cjk digits; do
-        run "long-$enc-$shape" - "$drv" long "$enc" "$shape" 1048576
-    done
+    "$drv" pieces "$enc" "$corpus" letter letters base64 punct space cjk \
+        digits 2>"$out/pieces-$enc.err" |
+        awk '$3 == "mixed" { $3 = "mixed-in-turns" } 1' > "$out/pieces-$enc"
+    if [ -s "$out/pieces-$enc" ]; then
+        tee -a "$res" < "$out/pieces-$enc"
+    else
+        echo "skipped: $(head -1 "$out/pieces-$enc.err")"
+    fi
 done
 
 echo
 echo "== summary"
 awk '
     $3 == "mixed" { speed[$1 " " $2] = $7 }
+    $3 == "mixed-in-turns" { turns[$2] = $7 }
     $3 ~ /^long:/ { long[$2] = long[$2] " " substr($3, 6) "=" $7 }
     $1 == "compare" { bad += $4 }
     END {
@@ -111,10 +117,13 @@ awk '
                        bar
             printf "\n"
             n = split(long[e], l, " ")
+            if (n > 0)
+                printf "    mixed timed in turns with the pieces: %.1f MB/s\n",
+                       turns[e]
             worst = 1e9
             for (k = 1; k <= n; k++) {
                 split(l[k], kv, "=")
-                r = kv[2] / o
+                r = kv[2] / turns[e]
                 barred = kv[1] ~ /^(letter|letters|base64|punct|cjk)$/
                 printf "    1 MB %-8s %6.1f MB/s = %.2f of mixed%s\n",
                        kv[1], kv[2], r, barred ? "" : " (not in the bar)"

@@ -1,0 +1,270 @@
+/*
+ * test_dedup.c - record keys, the key table in memory and on disk, and
+ * the flags of records kept in a conflict.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dedup.h"
+#include "shard_compile.h"
+#include "shard_reader.h"
+#include "test.h"
+
+static shard_key key_of(const char *ctx, const char *resp, int norm)
+{
+    shard_message m[2] = {{"user", 4, ctx, strlen(ctx)},
+                          {"assistant", 9, resp, strlen(resp)}};
+    shard_key k;
+
+    if (shard_key_record(&k, m, 2, norm) < 0)
+        FAILF("shard_key_record failed");
+    return k;
+}
+
+static int key_eq(shard_key a, shard_key b)
+{
+    return a.lo == b.lo && a.hi == b.hi;
+}
+
+TEST(keys_by_normalisation)
+{
+    shard_key a = key_of("Hello  world", "Fine.", SHARD_NORM_WS);
+    shard_key b = key_of(" Hello\n\tworld ", "Fine.", SHARD_NORM_WS);
+
+    CHECK(key_eq(a, b));
+    CHECK(!key_eq(key_of("Hello  world", "Fine.", SHARD_NORM_NONE),
+                  key_of(" Hello\n\tworld ", "Fine.", SHARD_NORM_NONE)));
+    CHECK(!key_eq(key_of("Hello", "Fine.", SHARD_NORM_WS),
+                  key_of("hello", "Fine.", SHARD_NORM_WS)));
+    /* Full-width letters, a combining accent, case: one key under nfkc. */
+    CHECK(key_eq(key_of("CAF\xc3\x89", "ok", SHARD_NORM_NFKC),
+                 key_of("\xef\xbd\x83\xef\xbd\x81\xef\xbd\x86" "e\xcc\x81",
+                        "ok", SHARD_NORM_NFKC)));
+    CHECK(!key_eq(key_of("CAF\xc3\x89", "ok", SHARD_NORM_WS),
+                  key_of("caf\xc3\xa9", "ok", SHARD_NORM_WS)));
+    /* The boundary between context and response is part of the key. */
+    CHECK(!key_eq(key_of("ab", "c", SHARD_NORM_WS),
+                  key_of("a", "bc", SHARD_NORM_WS)));
+}
+
+TEST(pair_key_is_ordered)
+{
+    shard_key a = key_of("q", "yes", SHARD_NORM_WS);
+    shard_key b = key_of("q", "no", SHARD_NORM_WS);
+    shard_key ab = shard_key_pair(&a, &b), ba = shard_key_pair(&b, &a);
+
+    CHECK(!key_eq(ab, ba));
+    CHECK(key_eq(ab, shard_key_pair(&a, &b)));
+}
+
+TEST(names_parse)
+{
+    CHECK_EQ_INT(shard_normalize_parse("nfkc"), SHARD_NORM_NFKC);
+    CHECK_EQ_INT(shard_normalize_parse("nfc"), -1);
+    CHECK_EQ_INT(shard_conflicts_parse("neg"), SHARD_CONFLICTS_NEG);
+    CHECK_EQ_INT(shard_conflicts_parse(""), -1);
+    CHECK_EQ_STR(shard_conflicts_name(SHARD_CONFLICTS_KEEP), "keep");
+}
+
+/* A stream of notes: n records over `distinct` keys, labels from a
+ * small generator so that some keys repeat and some conflict. */
+typedef struct {
+    shard_key *keys;
+    int *labels;
+    size_t n;
+} notes;
+
+static notes notes_make(size_t n, uint64_t distinct, uint64_t seed)
+{
+    notes s = {calloc(n, sizeof(shard_key)), calloc(n, sizeof(int)), n};
+    uint64_t x = seed;
+
+    if (!s.keys || !s.labels)
+        FAILF("out of memory");
+    for (size_t i = 0; i < n; i++) {
+        uint64_t k;
+
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        k = (x >> 33) % distinct;
+        s.keys[i].lo = k * 0x9e3779b97f4a7c15ull + 1;
+        s.keys[i].hi = k * 0xc2b2ae3d27d4eb4full;
+        /* Most keys keep one label; every seventh key may take any. */
+        s.labels[i] = k % 7 == 0 ? (int)((x >> 20) % 3) : (int)(k % 3);
+        if (i % 5 == 4) /* some pairs too */
+            s.labels[i] = SHARD_DEDUP_PAIR;
+    }
+    return s;
+}
+
+static void notes_free(notes *s)
+{
+    free(s->keys);
+    free(s->labels);
+}
+
+/*
+ * Runs both sweeps over `s` with a table of `limit` bytes; the fates go
+ * to out[].  Returns whether the table went to disk.
+ */
+static int run_sweeps(const notes *s, uint64_t limit, int policy, int *out,
+                      uint64_t *peak)
+{
+    shard_dedup *d;
+    char dir[] = "/tmp/test_dedup.XXXXXX";
+    int spilled;
+
+    CHECK(mkdtemp(dir) != NULL);
+    CHECK_EQ_INT(shard_dedup_open(&d, limit, policy, dir), 0);
+    for (int pass = 0; pass < 2; pass++) {
+        size_t i;
+        int rc = 0;
+
+        for (i = 0; i < s->n; i++)
+            if ((rc = shard_dedup_note(d, &s->keys[i], s->labels[i])) != 0)
+                break;
+        if (rc != SHARD_DEDUP_RESTART) {
+            CHECK_EQ_INT(rc, 0);
+            break;
+        }
+        CHECK_EQ_INT(pass, 0); /* at most one restart */
+    }
+    CHECK_EQ_INT(shard_dedup_resolve(d), 0);
+    for (size_t i = 0; i < s->n; i++) {
+        out[i] = shard_dedup_decide(d, &s->keys[i], s->labels[i],
+                                    (uint32_t)i);
+        CHECK(out[i] >= 0);
+    }
+    spilled = shard_dedup_spilled(d);
+    *peak = shard_dedup_peak_bytes(d);
+    shard_dedup_free(d);
+    CHECK_EQ_INT(rmdir(dir), 0); /* no partition file left behind */
+    return spilled;
+}
+
+TEST(spilled_table_decides_the_same)
+{
+    notes s = notes_make(60000, 9000, 7);
+    int *mem = calloc(s.n, sizeof(int)), *disk = calloc(s.n, sizeof(int));
+    uint64_t peak;
+
+    CHECK(mem && disk);
+    for (int policy = 0; policy <= SHARD_CONFLICTS_POS; policy++) {
+        size_t counts[4] = {0};
+
+        CHECK_EQ_INT(run_sweeps(&s, 0, policy, mem, &peak), 0);
+        /* 4 KiB: 128 slots for some 9000 keys, so partitions split. */
+        CHECK_EQ_INT(run_sweeps(&s, 4096, policy, disk, &peak), 1);
+        CHECK(peak <= 4096 + s.n / 4 + 1);
+        for (size_t i = 0; i < s.n; i++) {
+            if (mem[i] != disk[i])
+                FAILF("policy %d, note %zu: %d in memory, %d on disk",
+                      policy, i, mem[i], disk[i]);
+            counts[mem[i]]++;
+        }
+        CHECK(counts[SHARD_FATE_DUPLICATE] > 0);
+        CHECK(policy == SHARD_CONFLICTS_KEEP
+                  ? counts[SHARD_FATE_KEEP_FLAGGED] > 0
+                  : counts[SHARD_FATE_CONFLICT] > 0);
+    }
+    free(mem);
+    free(disk);
+    notes_free(&s);
+}
+
+TEST(fates_follow_the_rules)
+{
+    shard_key k = {1, 2}, j = {3, 4};
+    notes s = {(shard_key[]){k, k, j, k, j, j},
+               (int[]){SHARD_LABEL_POS, SHARD_LABEL_POS, SHARD_LABEL_UNL,
+                       SHARD_LABEL_NEG, SHARD_LABEL_UNL, SHARD_LABEL_POS},
+               6};
+    static const int want[4][6] = {
+        {3, 2, 3, 3, 2, 3}, /* drop */
+        {1, 2, 1, 1, 2, 1}, /* keep, flagged */
+        {3, 2, 3, 0, 2, 3}, /* neg: j has no negative: all dropped */
+        {0, 2, 3, 3, 2, 0}, /* pos */
+    };
+    int got[6];
+    uint64_t peak;
+
+    for (int policy = 0; policy <= SHARD_CONFLICTS_POS; policy++) {
+        run_sweeps(&s, 0, policy, got, &peak);
+        for (int i = 0; i < 6; i++)
+            if (got[i] != want[policy][i])
+                FAILF("policy %s, note %d: fate %d, want %d",
+                      shard_conflicts_name(policy), i, got[i],
+                      want[policy][i]);
+    }
+}
+
+TEST(sweeps_that_differ_are_refused)
+{
+    shard_dedup *d;
+    shard_key a = {5, 6}, b = {7, 8};
+
+    CHECK_EQ_INT(shard_dedup_open(&d, 0, SHARD_CONFLICTS_DROP, "/tmp"), 0);
+    CHECK_EQ_INT(shard_dedup_note(d, &a, SHARD_LABEL_POS), 0);
+    CHECK_EQ_INT(shard_dedup_resolve(d), 0);
+    CHECK_EQ_INT(shard_dedup_decide(d, &b, SHARD_LABEL_POS, 0),
+                 SHARD_EINVAL);
+    CHECK_EQ_INT(shard_dedup_decide(d, &a, SHARD_LABEL_POS, 0),
+                 SHARD_FATE_KEEP);
+    CHECK_EQ_INT(shard_dedup_decide(d, &a, SHARD_LABEL_POS, 0),
+                 SHARD_EINVAL); /* more decisions than notes */
+    shard_dedup_free(d);
+}
+
+/* Flags of the records of `dir`, in dataset order (pos, neg, unl). */
+static size_t read_flags(const char *dir, uint32_t *flags, size_t cap)
+{
+    shard_dataset *ds;
+    shard_record r;
+    size_t n;
+
+    CHECK_EQ_INT(shard_dataset_open(&ds, dir, -1, NULL), 0);
+    n = (size_t)shard_dataset_count(ds);
+    CHECK(n <= cap);
+    for (size_t i = 0; i < n; i++) {
+        CHECK_EQ_INT(shard_dataset_get(ds, i, &r), 0);
+        flags[i] = r.flags;
+        shard_record_release(&r);
+    }
+    shard_dataset_close(ds);
+    return n;
+}
+
+TEST(keep_flags_conflicting_records)
+{
+    const char *in[] = {"tests/data/dedup/conflicts.jsonl"};
+    shard_compile_options o = SHARD_COMPILE_OPTIONS_INIT;
+    shard_accounting a;
+    char dir[] = "/tmp/test_dedup_keep.XXXXXX";
+    char cmd[128];
+    uint32_t flags[16];
+    size_t n, flagged = 0;
+
+    CHECK(mkdtemp(dir) != NULL);
+    o.conflicts = SHARD_CONFLICTS_KEEP;
+    o.force = 1;
+    CHECK_EQ_INT(shard_compile(in, 1, dir, &o, &a), 0);
+    CHECK_EQ_INT(a.kept, 8);
+    n = read_flags(dir, flags, 16);
+    CHECK_EQ_INT(n, 8);
+    for (size_t i = 0; i < n; i++)
+        flagged += flags[i] == SHARD_RECORD_FLAG_CONFLICT;
+    CHECK_EQ_INT(flagged, 4); /* flat earth pos/neg, prime pos/neg */
+
+    o.conflicts = SHARD_CONFLICTS_NEG; /* winners are not flagged */
+    CHECK_EQ_INT(shard_compile(in, 1, dir, &o, &a), 0);
+    n = read_flags(dir, flags, 16);
+    CHECK_EQ_INT(n, 6);
+    for (size_t i = 0; i < n; i++)
+        CHECK_EQ_INT(flags[i], 0);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    CHECK_EQ_INT(system(cmd), 0);
+}
+
+TEST_MAIN()

@@ -17,9 +17,9 @@ the record lengths:
                       slice (possible only in file order: an upper bound)
 
 Sequential order, then shuffled order (shard: seed 1, window 8; memmap:
-a random permutation of the documents).  Each figure is the best of 5
-rounds of at least 0.3 s, measured in this one run; ratios are to the
-per-document memmap reader.
+a random permutation of the documents).  Each figure is the best of 7
+rounds of at least 0.2 s, the readers taking turns within each round, all
+in this one run; ratios are to the per-document memmap reader.
 """
 import struct
 import sys
@@ -84,17 +84,23 @@ def memmap_pass(batch, shuffle, contiguous=False):
     return run
 
 
-def rate(run):
-    best = 0.0
-    for _ in range(5):
-        t0, tokens, passes = time.perf_counter(), 0, 0
-        while True:
-            tokens += run()
-            passes += 1
-            dt = time.perf_counter() - t0
-            if dt >= 0.3:
-                break
-        best = max(best, tokens / dt)
+def timed(run):
+    """Tokens per second over passes lasting at least 0.2 s."""
+    t0, tokens = time.perf_counter(), 0
+    while True:
+        tokens += run()
+        dt = time.perf_counter() - t0
+        if dt >= 0.2:
+            return tokens / dt
+
+
+def rates(runs):
+    """Best of 7 rounds per reader, the readers taking turns in each
+    round so that the machine's other load falls on all of them."""
+    best = [0.0] * len(runs)
+    for _ in range(7):
+        for i, run in enumerate(runs):
+            best[i] = max(best[i], timed(run))
     return best
 
 
@@ -113,12 +119,10 @@ def main():
                              memmap_pass(batch, shuffle, True)))
             print("\n%s order, %d records per batch:"
                   % ("shuffled" if shuffle else "file", batch))
-            base = None
-            for name, run in rows:
-                r = rate(run)
-                base = base or r
-                print("  %-18s %8.1f M tokens/s  %5.2fx" % (name, r / 1e6,
-                                                          r / base))
+            measured = rates([run for _, run in rows])
+            for (name, _), r in zip(rows, measured):
+                print("  %-18s %8.1f M tokens/s  %5.2fx"
+                      % (name, r / 1e6, r / measured[0]))
 
 
 if __name__ == "__main__":

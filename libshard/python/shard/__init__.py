@@ -178,6 +178,8 @@ class Loader:
                lib.shard_last_error)
         self._h = handle
         self.dataset = dataset  # the C loader needs it open
+        self._batch = _native.Batch()
+        self._batch_ref = ctypes.byref(self._batch)
 
     def close(self):
         if self._h:
@@ -234,25 +236,32 @@ class Loader:
         prompt_lens (uint32), labels (uint8: 0 unl, 1 pos, 2 neg) and
         truncated (tokens cut from a record longer than max_tokens).
         """
-        tokens = np.empty(max_tokens, np.uint32)
-        mask = np.empty(max_tokens, np.uint8)
-        lengths = np.empty(max_records, np.uint32)
-        plens = np.empty(max_records, np.uint32)
-        labels = np.empty(max_records, np.uint8)
-        b = _native.Batch(
-            tokens.ctypes.data_as(_native.c_u32p),
-            mask.ctypes.data_as(_native.c_u8p), max_tokens, max_len,
-            lengths.ctypes.data_as(_native.c_u32p),
-            plens.ctypes.data_as(_native.c_u32p),
-            labels.ctypes.data_as(_native.c_u8p), max_records, 0, 0, 0)
-        _check(lib.shard_loader_batch(self._h, ctypes.byref(b)),
-               self._error)
-        if b.n_records == 0:
-            return None
+        # One allocation carved into the five arrays: tokens and lengths
+        # first (4-byte aligned), then the byte arrays.
+        t4, r4 = 4 * max_tokens, 4 * max_records
+        buf = np.empty(t4 + 2 * r4 + max_tokens + max_records, np.uint8)
+        addr = ctypes.addressof(ctypes.c_char.from_buffer(buf))
+        b = self._batch
+        b.tokens, b.lengths, b.prompt_lens = addr, addr + t4, addr + t4 + r4
+        b.loss_mask = addr + t4 + 2 * r4
+        b.labels = b.loss_mask + max_tokens
+        b.max_tokens, b.max_len, b.max_records = max_tokens, max_len, \
+            max_records
+        if lib.shard_loader_batch(self._h, self._batch_ref) < 0:
+            _check(-1, self._error)
         n, t = b.n_records, b.n_tokens
-        return {"tokens": tokens[:t], "loss_mask": mask[:t],
-                "lengths": lengths[:n], "prompt_lens": plens[:n],
-                "labels": labels[:n], "truncated": b.truncated}
+        if n == 0:
+            return None
+        u32 = buf[:t4 + 2 * r4].view(np.uint32)
+        mask_at = t4 + 2 * r4
+        return {"tokens": u32[:t],
+                "loss_mask": buf[mask_at:mask_at + t],
+                "lengths": u32[max_tokens:max_tokens + n],
+                "prompt_lens": u32[max_tokens + max_records:
+                                   max_tokens + max_records + n],
+                "labels": buf[mask_at + max_tokens:
+                              mask_at + max_tokens + n],
+                "truncated": b.truncated}
 
     def batches(self, max_records, max_tokens, max_len=0):
         """Batches until the end of the epoch."""

@@ -63,14 +63,15 @@ class LoaderOptions(ctypes.Structure):
 
 
 class Batch(ctypes.Structure):
+    # Buffers as plain addresses: filling them from numpy is then cheap.
     _fields_ = [
-        ("tokens", c_u32p),
-        ("loss_mask", c_u8p),
+        ("tokens", ctypes.c_void_p),
+        ("loss_mask", ctypes.c_void_p),
         ("max_tokens", ctypes.c_size_t),
         ("max_len", ctypes.c_size_t),
-        ("lengths", c_u32p),
-        ("prompt_lens", c_u32p),
-        ("labels", c_u8p),
+        ("lengths", ctypes.c_void_p),
+        ("prompt_lens", ctypes.c_void_p),
+        ("labels", ctypes.c_void_p),
         ("max_records", ctypes.c_size_t),
         ("n_records", ctypes.c_size_t),
         ("n_tokens", ctypes.c_size_t),

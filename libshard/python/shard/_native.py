@@ -8,8 +8,6 @@ import ctypes
 import ctypes.util
 import os
 
-c_u8p = ctypes.POINTER(ctypes.c_uint8)
-c_u32p = ctypes.POINTER(ctypes.c_uint32)
 c_u64p = ctypes.POINTER(ctypes.c_uint64)
 
 

@@ -63,6 +63,14 @@ static inline size_t shard_last_at_most(const uint64_t *a, size_t n,
     return lo;
 }
 
+/*
+ * The loader's batch path: record i of the held frame f (i inside it)
+ * with only index, tokens, n_tokens, dtype, prompt_len and label filled,
+ * and no reference taken (ref is NULL): valid while f is held.
+ */
+void shard_reader_frame_peek(const shard_reader *r, const shard_frame *f,
+                             uint64_t i, shard_record *rec);
+
 /* Shard k holding dataset record i (i < count).  Cannot fail. */
 size_t shard_dataset_locate(const shard_dataset *d, uint64_t i);
 

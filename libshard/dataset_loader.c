@@ -460,9 +460,11 @@ static uint64_t per_unit(const shard_loader *l)
 
 /*
  * The record at the current position, without moving: 1 and *rec, 0 at
- * the end of the epoch, or a negative code.
+ * the end of the epoch, or a negative code.  With `light`, a record of a
+ * held frame has only the fields a batch packs and no reference (it is
+ * valid until the window changes).
  */
-static int current(shard_loader *l, shard_record *rec)
+static int current(shard_loader *l, shard_record *rec, int light)
 {
     uint64_t g = l->lo + l->st.position / per_unit(l);
     uint64_t half = l->st.position % per_unit(l), i;
@@ -484,6 +486,11 @@ static int current(shard_loader *l, shard_record *rec)
                    ? shard_errf(l->err, rc, "%s", l->d->err)
                    : 1;
     k = l->held_shard[e->slot];
+    if (light) {
+        shard_reader_frame_peek(l->d->shards[k], &l->held[e->slot],
+                                i - l->d->starts[k], rec);
+        return 1;
+    }
     rc = shard_reader_frame_record(l->d->shards[k], &l->held[e->slot],
                                    i - l->d->starts[k], rec);
     return rc < 0 ? shard_errf(l->err, rc, "record %llu: not in its frame",
@@ -493,7 +500,7 @@ static int current(shard_loader *l, shard_record *rec)
 
 int shard_loader_next(shard_loader *l, shard_record *rec)
 {
-    int rc = current(l, rec);
+    int rc = current(l, rec, 0);
 
     if (rc > 0) {
         l->st.position++;
@@ -536,7 +543,7 @@ int shard_loader_batch(shard_loader *l, shard_batch *b)
     while (b->n_records < b->max_records) {
         shard_record rec;
         size_t n;
-        int rc = current(l, &rec);
+        int rc = current(l, &rec, 1);
 
         if (rc <= 0)
             return rc;

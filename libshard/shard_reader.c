@@ -21,6 +21,7 @@
 #include <xxhash.h>
 #include <zstd.h>
 
+#include "dataset_internal.h"
 #include "format.h"
 #include "internal.h"
 #include "shard_reader.h"
@@ -332,6 +333,20 @@ int shard_reader_frame_record(const shard_reader *r, const shard_frame *fr,
                                  f->unit;
     rec->ref = buf_ref(fr->ref);
     return 0;
+}
+
+void shard_reader_frame_peek(const shard_reader *r, const shard_frame *fr,
+                             uint64_t i, shard_record *rec)
+{
+    const uint64_t *off = r->tok.offsets;
+
+    rec->index = i;
+    rec->tokens = fr->data + (off[i] - off[fr->first]) * r->tok.unit;
+    rec->n_tokens = (size_t)(off[i + 1] - off[i]);
+    rec->dtype = r->info.dtype;
+    rec->prompt_len = COL(r, SHARD_SEC_PROMPT_LEN, uint32_t)[i];
+    rec->label = COL(r, SHARD_SEC_LABEL, uint8_t)[i];
+    rec->ref = NULL;
 }
 
 void shard_frame_release(shard_frame *f)

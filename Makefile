@@ -12,7 +12,7 @@ CFLAGS ?= -O2 -g
 CXXFLAGS ?= -O2 -g
 LDFLAGS ?=
 
-BUILD := build
+BUILD ?= build
 SHARED_DATA ?= ../shared/data
 
 ifeq ($(V),1)
@@ -149,6 +149,10 @@ FUZZ_CXX ?= clang++
 FUZZ_SECONDS ?= 30
 FUZZ_DIR := $(BUILD)/fuzz-clang
 FUZZ_SAN := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined
+# Python loads the sanitized library through ctypes: it needs the runtimes
+# preloaded.
+SAN_PRELOAD = $(shell $(CC) -print-file-name=libasan.so) \
+              $(shell $(CC) -print-file-name=libubsan.so)
 FUZZ_LIB_OBJ := $(patsubst %,$(FUZZ_DIR)/%.o,$(READER_SRC) $(COMPILE_CSRC) \
                   $(COMPILE_CXXSRC))
 FUZZ_BIN := $(patsubst fuzz/%.c,$(FUZZ_DIR)/%,$(FUZZ_SRC))
@@ -205,6 +209,24 @@ testdeps: $(DEPS_STAMP) vocab
 check: all $(TEST_BIN) $(BUILD)/examples/read_shard $(BUILD)/fuzz/replay \
        testdeps
 	$(Q)SHARD=$(BUILD)/shard BUILD=$(BUILD) SHARED_DATA=$(SHARED_DATA) \
+	    sh tests/run.sh
+
+## asan-check: build in build-asan with ASan and UBSan and run every test
+SAN := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined
+# Python loads the sanitized library through ctypes: it needs the runtimes
+# preloaded.
+SAN_PRELOAD = $(shell $(CC) -print-file-name=libasan.so) \
+              $(shell $(CC) -print-file-name=libubsan.so)
+asan-check: testdeps
+	$(Q)$(MAKE) --no-print-directory BUILD=build-asan CFLAGS="$(SAN)" \
+	    CXXFLAGS="$(SAN)" LDFLAGS="-fsanitize=address,undefined" all \
+	    $(patsubst $(BUILD)/%,build-asan/%,$(TEST_BIN)) \
+	    build-asan/examples/read_shard build-asan/fuzz/replay
+	$(Q)SHARD=build-asan/shard BUILD=build-asan SHARED_DATA=$(SHARED_DATA) \
+	    HF_NPM_DIR=$(BUILD)/npm TIKTOKEN_NPM_DIR=$(BUILD)/npm \
+	    SHARD_SANITIZED=1 \
+	    SHARD_ASAN_PRELOAD="$(SAN_PRELOAD)" \
+	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    sh tests/run.sh
 
 ## check-tokenizer-full: every code point, and tens of MB, against the references
@@ -268,5 +290,6 @@ clean:
 	rm -rf $(BUILD)
 
 .PHONY: all help deps vocab testdeps check check-tokenizer-full demo \
-        install clean man bench-reader fuzz fuzz-run bench-tokenizer bench
+        install clean man bench-reader fuzz fuzz-run asan-check \
+        bench-tokenizer bench
 .SUFFIXES:

@@ -24,36 +24,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { reference, repo } from './npm_ref.mjs';
 
-const me = 'corpus_ref.mjs';
-
-function die(msg) {
-    process.stderr.write(`${me}: ${msg}\n`);
-    process.exit(1);
-}
+const { die, load } = reference('corpus_ref.mjs');
 
 const [tokPath, outDir, sizeArg] = process.argv.slice(2);
 if (!tokPath || !outDir)
     die('usage: node tests/corpus_ref.mjs TOKENIZER OUTDIR ' +
         '[SIZE_MB]');
 const budget = (Number(sizeArg) || 8) * (1 << 20);
-
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)),
-                          '..');
-const modules = path.join(process.env.HF_NPM_DIR ||
-                          path.join(repo, 'build/npm'), 'node_modules');
-const require = createRequire(import.meta.url);
-
-function load(what) {
-    try {
-        return require(path.join(modules, what));
-    } catch (e) {
-        die(`cannot load ${what} from ${modules} (run: sh ` +
-            `tests/install-npm.sh build/npm): ${e.message.split('\n')[0]}`);
-    }
-}
 
 const dataDir = process.env.SHARED_DATA || '../shared/data';
 

@@ -17,15 +17,9 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { reference } from './npm_ref.mjs';
 
-const me = 'template_ref.mjs';
-
-function die(msg) {
-    process.stderr.write(`${me}: ${msg}\n`);
-    process.exit(1);
-}
+const { die, load, modules } = reference('template_ref.mjs');
 
 const [name, tokPath, outDir] = process.argv.slice(2);
 if (!name || !tokPath || !outDir)
@@ -33,21 +27,6 @@ if (!name || !tokPath || !outDir)
 const endToken = { llama3: '<|eot_id|>', qwen3: '<|im_end|>' }[name];
 if (!endToken)
     die(`no chat template known for ${name} (llama3, qwen3)`);
-
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)),
-                          '..');
-const modules = path.join(process.env.HF_NPM_DIR ||
-                          path.join(repo, 'build/npm'), 'node_modules');
-const require = createRequire(import.meta.url);
-
-function load(what) {
-    try {
-        return require(path.join(modules, what));
-    } catch (e) {
-        die(`cannot load ${what} from ${modules} (run: sh ` +
-            `tests/install-npm.sh build/npm): ${e.message.split('\n')[0]}`);
-    }
-}
 
 const { Tokenizer } = load('tokenizers');
 const { Template } = load('@huggingface/jinja');

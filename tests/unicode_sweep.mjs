@@ -14,35 +14,14 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { reference } from './npm_ref.mjs';
 
-const me = 'unicode_sweep.mjs';
-
-function die(msg) {
-    process.stderr.write(`${me}: ${msg}\n`);
-    process.exit(1);
-}
+const { die, load } = reference('unicode_sweep.mjs');
 
 const [spec, outDir, stepArg] = process.argv.slice(2);
 if (!spec || !outDir)
     die('usage: node tests/unicode_sweep.mjs TOKENIZER OUTDIR [STEP]');
 const step = Math.max(1, Number(stepArg) || 1);
-
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)),
-                          '..');
-const modules = path.join(process.env.HF_NPM_DIR ||
-                          path.join(repo, 'build/npm'), 'node_modules');
-const require = createRequire(import.meta.url);
-
-function load(what) {
-    try {
-        return require(path.join(modules, what));
-    } catch (e) {
-        die(`cannot load ${what} from ${modules} (run: sh ` +
-            `tests/install-npm.sh build/npm): ${e.message.split('\n')[0]}`);
-    }
-}
 
 // Unicode 15 and 16 additions that change how text splits.
 const disputed = [

@@ -21,6 +21,7 @@
 
 #include "compile_internal.h"
 #include "dedup.h"
+#include "minhash.h"
 #include "ingest_input.h"
 #include "internal.h"
 #include "json.h"
@@ -95,6 +96,7 @@ typedef struct {
     shard_tokens prompt_toks;
     char err[SHARD_ERRMAX];
     shard_dedup *dedup;
+    shard_near *near;         /* --near-dup, or NULL */
     int scanning;             /* first sweep: keys only */
     int restart;              /* the first sweep must run again */
     int quiet;                /* messages were given by the first sweep */
@@ -572,6 +574,7 @@ static const shard_format *row_format(compiler *c, const shard_line *line,
 
 static int dedup_note_row(compiler *c);
 static int dedup_decide_row(compiler *c);
+static int record_kept(const emitted *r);
 
 static int process_row(compiler *c, const shard_line *line,
                        shard_input_stats *in, uint32_t file_index)
@@ -602,8 +605,7 @@ static int process_row(compiler *c, const shard_line *line,
     c->acct->records += c->emit.n;
     in->records += c->emit.n;
     for (size_t i = 0; i < c->emit.n; i++) {
-        if (c->emit.recs[i].fate != SHARD_FATE_KEEP &&
-            c->emit.recs[i].fate != SHARD_FATE_KEEP_FLAGGED)
+        if (!record_kept(&c->emit.recs[i]))
             continue;
         if ((rc = write_record(c, &c->emit.recs[i], line, file_index)) < 0)
             return rc;
@@ -707,9 +709,42 @@ static int dedup_note_row(compiler *c)
     return rc < 0 && !c->err[0] ? dedup_failed(c, rc) : rc;
 }
 
+/* The fate of a record dropped as a near duplicate. */
+#define FATE_NEAR 4
+
 static int record_dropped(const emitted *r)
 {
-    return r->fate == SHARD_FATE_CONFLICT;
+    return r->fate == SHARD_FATE_CONFLICT || r->fate == FATE_NEAR;
+}
+
+static int record_kept(const emitted *r)
+{
+    return r->fate == SHARD_FATE_KEEP || r->fate == SHARD_FATE_KEEP_FLAGGED;
+}
+
+/*
+ * Drops a kept record whose response is a near duplicate of one kept
+ * before it, within its label and prompt or across the stream.
+ */
+static int near_check(compiler *c, emitted *r)
+{
+    const shard_message *resp = c->emit.msgs + r->first_msg + r->n_msgs - 1;
+    uint64_t scope = c->opt->near_dup_scope
+                         ? 0 : r->prompt_id * 4 + (uint64_t)r->label + 1;
+    int rc;
+
+    if (!c->near || !record_kept(r))
+        return 0;
+    rc = shard_near_check(c->near, resp->content, resp->content_len, scope);
+    if (rc < 0)
+        return shard_errf(c->err, rc, "out of memory");
+    c->acct->near_candidates = shard_near_candidates(c->near);
+    if (rc == 1) {
+        r->fate = FATE_NEAR;
+        r->flags = 0;
+        c->acct->near_duplicate++;
+    }
+    return 0;
 }
 
 /*
@@ -731,10 +766,12 @@ static int dedup_decide_row(compiler *c)
                                           (uint32_t)next[r->label]);
         if (rc == SHARD_FATE_KEEP_FLAGGED)
             r->flags |= SHARD_RECORD_FLAG_CONFLICT;
-        if (rc == SHARD_FATE_KEEP || rc == SHARD_FATE_KEEP_FLAGGED)
+        if (rc >= 0)
+            rc = near_check(c, r);
+        if (record_kept(r))
             next[r->label]++;
-        c->acct->duplicate += rc == SHARD_FATE_DUPLICATE;
-        c->acct->conflict += rc == SHARD_FATE_CONFLICT;
+        c->acct->duplicate += r->fate == SHARD_FATE_DUPLICATE;
+        c->acct->conflict += r->fate == SHARD_FATE_CONFLICT;
     }
     for (size_t i = 0; rc >= 0 && i < e->n_pairs; i++) {
         shard_key k = pair_key(e, i);
@@ -814,6 +851,9 @@ static int dedup_sweep(compiler *c, char *const *inputs, size_t n)
     if ((rc = shard_dedup_open(&c->dedup, c->opt->mem_limit,
                                c->opt->conflicts, c->outdir)) < 0)
         return shard_errf(c->err, rc, "out of memory");
+    if (c->opt->near_dup > 0 &&
+        shard_near_open(&c->near, c->opt->near_dup, c->opt->near_dup_seed) < 0)
+        return shard_errf(c->err, SHARD_ENOMEM, "out of memory");
     if ((rc = spool_stdin(c, inputs, n)) < 0)
         return rc;
     c->scanning = 1;
@@ -1011,6 +1051,7 @@ static void teardown(compiler *c)
         c->fixed->release(c->fixed_state);
     emit_free(&c->emit);
     shard_dedup_free(c->dedup);
+    shard_near_free(c->near);
     shard_tokens_free(&c->toks);
     shard_strbuf_free(&c->prompt);
     shard_strbuf_free(&c->response);

@@ -92,23 +92,29 @@ static int is_space(unsigned char c)
     return c == ' ' || (c >= '\t' && c <= '\r');
 }
 
+size_t shard_word_next(const char *s, size_t n, size_t *at, size_t *start)
+{
+    size_t i = *at;
+
+    while (i < n && is_space((unsigned char)s[i]))
+        i++;
+    *start = i;
+    while (i < n && !is_space((unsigned char)s[i]))
+        i++;
+    *at = i;
+    return i - *start;
+}
+
 /* Feeds s[0..n) trimmed, each run of ASCII white space as one space. */
 static void hash_folded(XXH3_state_t *st, const char *s, size_t n)
 {
-    size_t i = 0, start;
+    size_t at = 0, start, len;
     int first = 1;
 
-    while (i < n) {
-        while (i < n && is_space((unsigned char)s[i]))
-            i++;
-        if (i == n)
-            break;
-        start = i;
-        while (i < n && !is_space((unsigned char)s[i]))
-            i++;
+    while ((len = shard_word_next(s, n, &at, &start)) > 0) {
         if (!first)
             XXH3_128bits_update(st, " ", 1);
-        XXH3_128bits_update(st, s + start, i - start);
+        XXH3_128bits_update(st, s + start, len);
         first = 0;
     }
 }

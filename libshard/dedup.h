@@ -63,6 +63,13 @@ typedef struct {
 int shard_key_record(shard_key *out, const shard_message *m, size_t n,
                      int norm);
 
+/*
+ * The next word of s[0..n) at or after *at: a run of bytes other than
+ * ASCII white space.  Sets *start, moves *at past it and returns its
+ * length, or 0 when no word is left.  Cannot fail.
+ */
+size_t shard_word_next(const char *s, size_t n, size_t *at, size_t *start);
+
 /* The key of a pair from the keys of its chosen and rejected records. */
 shard_key shard_key_pair(const shard_key *chosen, const shard_key *rejected);
 

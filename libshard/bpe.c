@@ -189,6 +189,36 @@ static uint32_t bpe_rank_merge(const shard_bpe *b, const unsigned char *s,
     return bpe_rank_hashed(b, s, len, h);
 }
 
+/* The trigram bit of the three bytes at s. */
+static uint32_t bpe_trigram_at(const unsigned char *s)
+{
+    return (uint32_t)s[0] | (uint32_t)s[1] << 8 | (uint32_t)s[2] << 16;
+}
+
+static int bpe_has_trigram(const shard_bpe *b, const unsigned char *s)
+{
+    uint32_t t = bpe_trigram_at(s);
+
+    return (int)(b->trigram[t >> 6] >> (t & 63) & 1);
+}
+
+/*
+ * Rank of p[start..end) as the join of p[start..mid) and p[mid..end), or
+ * SHARD_BPE_NONE.  A token of three bytes or more holds the three bytes
+ * around the join (two before it when the left part has two), so when
+ * the trigram table lacks them the join is no token and the lookup is
+ * skipped; the trigram table's rows for one script sit close together, so
+ * this check hits the cache where the lookup may not.
+ */
+static uint32_t bpe_rank_join(const shard_bpe *b, const unsigned char *p,
+                              size_t start, size_t mid, size_t end)
+{
+    if (end - start >= 3 &&
+        !bpe_has_trigram(b, p + (mid - start >= 2 ? mid - 2 : mid - 1)))
+        return SHARD_BPE_NONE;
+    return bpe_rank_merge(b, p + start, end - start);
+}
+
 uint32_t shard_bpe_rank(const shard_bpe *b, const unsigned char *s,
                         size_t len)
 {
@@ -253,19 +283,6 @@ static int bpe_alloc(shard_bpe *b, size_t n, uint32_t max_rank)
     for (int i = 0; i < 65536; i++)
         b->pair_rank[i] = SHARD_BPE_NONE;
     return 0;
-}
-
-/* The trigram bit of the three bytes at s. */
-static uint32_t bpe_trigram_at(const unsigned char *s)
-{
-    return (uint32_t)s[0] | (uint32_t)s[1] << 8 | (uint32_t)s[2] << 16;
-}
-
-static int bpe_has_trigram(const shard_bpe *b, const unsigned char *s)
-{
-    uint32_t t = bpe_trigram_at(s);
-
-    return (int)(b->trigram[t >> 6] >> (t & 63) & 1);
 }
 
 /* Marks every three consecutive bytes of a token. */
@@ -378,11 +395,12 @@ static size_t bpe_merge_array(const shard_bpe *b, const unsigned char *p,
         uint32_t best = SHARD_BPE_NONE;
         size_t k = 0;
 
+        /* Branch-free: where the lowest rank sits is random. */
         for (size_t i = 0; i + 2 < m; i++) {
-            if (e[i].pair < best) {
-                best = e[i].pair;
-                k = i;
-            }
+            uint32_t v = e[i].pair;
+
+            k = v < best ? i : k;
+            best = v < best ? v : best;
         }
         if (best == SHARD_BPE_NONE)
             break;
@@ -391,12 +409,12 @@ static size_t bpe_merge_array(const shard_bpe *b, const unsigned char *p,
         m--;
         memmove(e + k + 1, e + k + 2, (m - k - 1) * sizeof(*e));
 
-        e[k].pair = k + 2 < m ? bpe_rank_merge(b, p + e[k].bound,
-                                               e[k + 2].bound - e[k].bound)
+        e[k].pair = k + 2 < m ? bpe_rank_join(b, p, e[k].bound,
+                                              e[k + 1].bound, e[k + 2].bound)
                               : SHARD_BPE_NONE;
         if (k > 0)
-            e[k - 1].pair = bpe_rank_merge(b, p + e[k - 1].bound,
-                                           e[k + 1].bound - e[k - 1].bound);
+            e[k - 1].pair = bpe_rank_join(b, p, e[k - 1].bound, e[k].bound,
+                                          e[k + 1].bound);
     }
 
     for (size_t k = 0; k + 1 < m; k++)
@@ -510,7 +528,7 @@ static uint32_t bpe_parts_pair_rank(const bpe_parts *g, uint32_t s)
 
     if (nx >= g->n)
         return SHARD_BPE_NONE;
-    return bpe_rank_merge(g->b, g->p + s, g->next[nx] - s);
+    return bpe_rank_join(g->b, g->p, s, nx, g->next[nx]);
 }
 
 /* Joins the part at s with the next one into rank r. */

@@ -196,6 +196,37 @@ TEST(nested_archives_and_compression)
     CHECK_EQ_STR(out, "1:1:{\"x\":1}|2:2:{\"x\":2}|1:1:{\"y\":1}|");
 }
 
+/* Every codec the issue names, recognised by bytes (names say nothing). */
+TEST(every_codec_by_bytes)
+{
+    static const char *const tools[] = {"gzip", "zstd -q", "xz", "bzip2",
+                                        "lz4 -q"};
+    char cmd[256], name[32];
+    int rc;
+
+    for (size_t i = 0; i < sizeof(tools) / sizeof(tools[0]); i++) {
+        snprintf(name, sizeof(name), "codec%zu.bin", i);
+        snprintf(cmd, sizeof(cmd), "%s -c < x.jsonl > %s", tools[i], name);
+        run(cmd);
+        if (strcmp(read_all(tmp_path(name), 1 << 20, &rc),
+                   "1:1:{\"x\":1}|2:2:{\"x\":2}|") != 0 || rc != 0)
+            FAILF("%s: rows differ", tools[i]);
+    }
+}
+
+/* A zip, from a file and (streamed) as a member of a tar. */
+TEST(zip_members)
+{
+    int rc;
+
+    run("rm -f z.zip && zip -q z.zip x.jsonl y.json && tar cf zt.tar z.zip");
+    CHECK_EQ_STR(read_all(tmp_path("z.zip"), 1 << 20, &rc),
+                 "1:1:{\"x\":1}|2:2:{\"x\":2}|1:1:{\"y\":1}|");
+    CHECK_EQ_STR(read_all(tmp_path("zt.tar"), 1 << 20, &rc),
+                 "1:1:{\"x\":1}|2:2:{\"x\":2}|1:1:{\"y\":1}|");
+    CHECK_EQ_INT(rc, 0);
+}
+
 TEST(members_are_named_and_counted)
 {
     shard_input *in;

@@ -102,6 +102,8 @@ struct shard_reader {
     uint64_t cached_bytes, cache_budget;
     atomic_ullong decoded;    /* token frames decoded, for statistics */
     atomic_uchar *checked;    /* per frame of codec none: 1 when verified */
+    shard_buf *text_frame;    /* the text frame decoded last, or NULL */
+    uint64_t text_k;          /* its number */
 };
 
 static uint64_t frame_field(const frameset *f, uint64_t k, int field)
@@ -802,6 +804,7 @@ void shard_reader_close(shard_reader *r)
     free(r->cache);
     free(r->last_use);
     free((void *)r->checked);
+    buf_unref(r->text_frame);
     buf_unref(r->map);
     pthread_mutex_destroy(&r->lock);
     free(r);
@@ -876,6 +879,36 @@ static int text_parse(const unsigned char *p, size_t n, shard_text *out)
     return p == end ? 0 : SHARD_ECORRUPT;
 }
 
+/*
+ * Text frame k, decoded, as a new reference.  The last one decoded is
+ * kept, so that reading the records of a frame in order decodes it once.
+ */
+static int text_frame_get(shard_reader *r, uint64_t k, shard_buf **out)
+{
+    char err[SHARD_ERRMAX];
+    int rc;
+
+    pthread_mutex_lock(&r->lock);
+    if (r->text_frame && r->text_k == k) {
+        *out = buf_ref(r->text_frame);
+        pthread_mutex_unlock(&r->lock);
+        return 0;
+    }
+    pthread_mutex_unlock(&r->lock);
+    if ((rc = frame_decode(r->path, &r->text, k, err, out)) < 0) {
+        pthread_mutex_lock(&r->lock);
+        memcpy(r->err, err, SHARD_ERRMAX);
+        pthread_mutex_unlock(&r->lock);
+        return rc;
+    }
+    pthread_mutex_lock(&r->lock);
+    buf_unref(r->text_frame);
+    r->text_frame = buf_ref(*out);
+    r->text_k = k;
+    pthread_mutex_unlock(&r->lock);
+    return 0;
+}
+
 int shard_reader_text(shard_reader *r, uint64_t i, shard_text *out)
 {
     const frameset *f = &r->text;
@@ -894,7 +927,7 @@ int shard_reader_text(shard_reader *r, uint64_t i, shard_text *out)
     first = frame_field(f, k, FRM_FIRST);
     rel = f->offsets[i] - f->offsets[first];
     len = f->offsets[i + 1] - f->offsets[i];
-    if ((rc = frame_decode(r->path, f, k, r->err, &b)) < 0)
+    if ((rc = text_frame_get(r, k, &b)) < 0)
         return rc;
 
     /* Keep only this record's bytes; the frame buffer goes. */

@@ -632,6 +632,9 @@ static int setup(shard_loader *l)
 
     if (rc < 0)
         return shard_errf(l->err, rc, "out of memory");
+    /* A window past the frame count is one window of them all. */
+    if (l->o.window > l->n_runs)
+        l->o.window = l->n_runs ? (uint32_t)l->n_runs : 1;
     l->n_windows = (l->n_runs + l->o.window - 1) / l->o.window;
     l->order = calloc(l->n_runs + 1, sizeof(*l->order));
     l->wstart = calloc(l->n_windows + 1, sizeof(*l->wstart));

@@ -642,6 +642,27 @@ TEST(mutated_manifests_open_or_fail_cleanly)
     free(m);
 }
 
+TEST(a_window_past_the_frame_count_is_one_window)
+{
+    shard_dataset *d = open_select("both");
+    static uint64_t a[N_POS + N_NEG], b[N_POS + N_NEG];
+    shard_loader_options o = SHARD_LOADER_OPTIONS_INIT;
+    shard_loader *l;
+
+    o.shuffle = 1;
+    o.seed = 21;
+    o.window = UINT32_MAX;
+    CHECK(shard_loader_open(&l, d, &o) == 0);
+    CHECK_EQ_INT(run_ids(l, a, N_POS + N_NEG), N_POS + N_NEG);
+    shard_loader_close(l);
+    o.window = 100000;
+    CHECK(shard_loader_open(&l, d, &o) == 0);
+    CHECK_EQ_INT(run_ids(l, b, N_POS + N_NEG), N_POS + N_NEG);
+    shard_loader_close(l);
+    CHECK(memcmp(a, b, sizeof(a)) == 0);
+    shard_dataset_close(d);
+}
+
 TEST(bad_loader_options_are_refused)
 {
     shard_dataset *d = open_select("neg");

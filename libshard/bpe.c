@@ -7,11 +7,17 @@
  * other bytes only when those agree and the token is longer.  Strings of
  * one and two bytes, the most frequent lookups, have direct tables.
  *
- * Two merge loops give the same result.  Short pieces use an array of part
- * boundaries that is rescanned for the lowest pair after every merge
- * (O(n * m), cheap for words).  Long pieces keep the parts in a linked list
- * and the candidate pairs in a binary min-heap keyed by (rank, start),
- * which yields the same lowest-rank, leftmost-first order in O(n log n).
+ * The merge loops all give tiktoken's result.  Short pieces use an array
+ * of parts that is rescanned for the lowest pair after every merge
+ * (O(n * m), cheap for words).  Long pieces are first cut where no merge
+ * can cross (shard_bpe_merge_large); each chunk then goes to the array
+ * loop, to a min-tree over start offsets, or, when long, to a queue of
+ * per-rank lists, all of which yield the lowest-rank, leftmost pair first.
+ * A binary heap of (rank, start) keys, O(n log n), is the fallback of the
+ * queue and the tests' independent check.  The merge loops look strings
+ * up through a packed table of 3- and 4-byte tokens and a hash filter
+ * before the main table, since most strings they ask about are short or
+ * not tokens.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -170,9 +176,9 @@ static int bpe_short_build(shard_bpe *b)
 
 /*
  * shard_bpe_rank() for the merge loops, where most strings asked about
- * are not tokens: a filter of 2^20 bits (128 KB) of the tokens' hashes (small
- * enough to stay in cache, unlike the slots) turns most of those away
- * before the probe.
+ * are not tokens: a filter of 2^20 bits (128 KB) of the tokens' hashes
+ * (small enough to stay in cache, unlike the slots) turns most of those
+ * away before the probe.
  */
 static uint32_t bpe_rank_merge(const shard_bpe *b, const unsigned char *s,
                                size_t len)

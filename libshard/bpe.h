@@ -22,8 +22,9 @@
  * offset into one 64-bit heap key. */
 #define SHARD_BPE_RANK_LIMIT (1u << 24)
 
-/* Pieces of at least this many bytes are merged with a heap, in
- * O(n log n); shorter ones with tiktoken's array loop. */
+/* Pieces of at least this many bytes go to shard_bpe_merge_large() (cut
+ * where no merge can cross, then merged chunk by chunk); shorter ones to
+ * tiktoken's array loop. */
 #define SHARD_BPE_LARGE 100
 
 /* One token of a rank file, as handed to shard_bpe_build(). */
@@ -92,7 +93,8 @@ uint64_t shard_bpe_prefetch(const shard_bpe *b, const unsigned char *s,
  * left to right, to out[], which must hold n entries.  `hash` is what
  * shard_bpe_prefetch() returned for the piece.  Returns the number of
  * ranks written, or -1 when memory for a large piece cannot be had.
- * Uses the whole-piece shortcut, then the array loop or the heap by size.
+ * Uses the whole-piece shortcut, then the array loop or merge_large by
+ * size.
  */
 long shard_bpe_encode(const shard_bpe *b, const unsigned char *piece,
                       size_t n, uint64_t hash, uint32_t *out);

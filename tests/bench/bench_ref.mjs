@@ -15,8 +15,8 @@
 //   NAME ENCODING mixed BYTES TOKENS SECONDS MB/s
 // Times are the process's CPU time (user + system, all threads): the
 // machine is shared, and time spent waiting for a CPU is not the
-// encoder's.  Packages come from $BENCH_NPM_DIR (default build/npm).  Exits 1 with a
-// one-line reason when something is missing.
+// encoder's.  Packages come from $BENCH_NPM_DIR (default build/npm).
+// Exits 1 with a one-line reason when something is missing.
 
 import fs from 'node:fs';
 import path from 'node:path';

@@ -39,6 +39,8 @@ READER_SRC := libshard/common.c libshard/shard_reader.c \
 READER_LIBS := -lzstd -lxxhash -lpthread
 # The pairs table (shard_pairs.h) is read, and written, with xxHash alone.
 READER_SRC += libshard/pair_table.c
+# So are the tombstones of compile --append (shard_tombstones.h).
+READER_SRC += libshard/tombstones.c
 
 # The compiler side.
 COMPILE_CSRC := $(filter-out $(READER_SRC),$(wildcard libshard/*.c)) \

@@ -740,6 +740,7 @@ static int near_check(compiler *c, emitted *r)
         return shard_errf(c->err, rc, "out of memory");
     c->acct->near_candidates = shard_near_candidates(c->near);
     if (rc == 1) {
+        shard_dedup_unwrite(c->dedup, &r->key);
         r->fate = FATE_NEAR;
         r->flags = 0;
         c->acct->near_duplicate++;

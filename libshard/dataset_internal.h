@@ -15,6 +15,9 @@ struct shard_dataset {
     uint64_t (*pairs)[2]; /* (pos, neg) dataset indexes */
     uint64_t n_pairs;
     char err[SHARD_ERRMAX];
+    uint64_t *tomb;      /* DIR/tombstones, sorted (shard_tombstones.h) */
+    size_t n_tomb;
+    uint64_t label_start[SHARD_LABEL_COUNT]; /* first index of a stream */
 };
 
 /* One entry of a manifest's "shards" list. */

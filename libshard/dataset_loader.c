@@ -458,27 +458,43 @@ static uint64_t per_unit(const shard_loader *l)
     return l->pairs ? 2 : 1;
 }
 
+/* 1 when a record of the unit was removed (shard_dataset_tombstoned). */
+static int unit_tombstoned(const shard_loader *l, const window_entry *e)
+{
+    if (l->pairs)
+        return shard_dataset_tombstoned(l->d, l->d->pairs[e->unit][0]) ||
+               shard_dataset_tombstoned(l->d, l->d->pairs[e->unit][1]);
+    return shard_dataset_tombstoned(l->d, e->unit);
+}
+
 /*
  * The record at the current position, without moving: 1 and *rec, 0 at
  * the end of the epoch, or a negative code.  With `light`, a record of a
  * held frame has only the fields a batch packs and no reference (it is
- * valid until the window changes).
+ * valid until the window changes).  Units holding a tombstoned record
+ * are passed over.
  */
 static int current(shard_loader *l, shard_record *rec, int light)
 {
-    uint64_t g = l->lo + l->st.position / per_unit(l);
-    uint64_t half = l->st.position % per_unit(l), i;
+    uint64_t g, half, i;
     const window_entry *e;
     size_t w, k;
     int rc;
 
     memset(rec, 0, sizeof(*rec));
-    if (g >= l->hi)
-        return 0;
-    w = window_of(l, g);
-    if (l->cur != (int64_t)w && (rc = load_window(l, w)) < 0)
-        return rc;
-    e = &l->entries[g - l->wstart[w]];
+    for (;;) {
+        g = l->lo + l->st.position / per_unit(l);
+        half = l->st.position % per_unit(l);
+        if (g >= l->hi)
+            return 0;
+        w = window_of(l, g);
+        if (l->cur != (int64_t)w && (rc = load_window(l, w)) < 0)
+            return rc;
+        e = &l->entries[g - l->wstart[w]];
+        if (half || !unit_tombstoned(l, e))
+            break;
+        l->st.position += per_unit(l);
+    }
     i = l->pairs ? l->d->pairs[e->unit][half] : e->unit;
     l->peek = i;
     if (half) /* the rejected side of a pair: random access */

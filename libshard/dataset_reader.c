@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "dataset_internal.h"
+#include "shard_tombstones.h"
 #include "shard_pairs.h"
 
 int shard_select_parse(const char *name, unsigned *select)
@@ -63,6 +64,7 @@ static int add_stream(shard_dataset *d, const char *dir, int label,
     char path[4400];
     int rc;
 
+    d->label_start[label] = d->n ? d->starts[d->n] : 0;
     for (size_t i = 0; i < n; i++) {
         const shard_manifest_entry *e = &list[i];
         const shard_info *in;
@@ -97,6 +99,10 @@ static int add_streams(shard_dataset *d, const char *dir,
 
     if ((rc = shard_manifest_list(dir, &list, &n, d->err)) < 0)
         return rc;
+    if ((rc = shard_tombstones_read(dir, &d->tomb, &d->n_tomb)) < 0) {
+        free(list);
+        return shard_errf(d->err, rc, "%s", shard_last_error());
+    }
     for (size_t i = 0; rc == 0 && i < 3; i++)
         if (d->select & (1u << order[i]))
             rc = add_stream(d, dir, order[i], list, n, opts);
@@ -342,7 +348,22 @@ void shard_dataset_close(shard_dataset *d)
     free(d->shards);
     free(d->starts);
     free(d->pairs);
+    free(d->tomb);
     free(d);
+}
+
+int shard_dataset_tombstoned(const shard_dataset *d, uint64_t i)
+{
+    int label;
+
+    if (!d->n_tomb || i >= shard_dataset_count(d))
+        return 0;
+    label = shard_reader_info(d->shards[shard_dataset_locate(d, i)])->label;
+    if (label < 0 || label >= SHARD_LABEL_COUNT)
+        return 0;
+    return shard_tombstones_has(d->tomb, d->n_tomb,
+                                shard_tombstone(label,
+                                                i - d->label_start[label]));
 }
 
 uint64_t shard_dataset_count(const shard_dataset *d)

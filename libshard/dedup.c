@@ -19,18 +19,20 @@
 #include <xxhash.h>
 
 #include "dedup.h"
+#include "format.h"
 #include "internal.h"
 
 typedef struct {
     uint64_t lo, hi;
     uint32_t pos;   /* kept record's stream position; in files: note seq */
-    uint8_t labels; /* every label bit of the stream */
+    uint8_t labels; /* every label bit of the stream, and WRITTEN */
     uint8_t seen;   /* label bits met so far in the second sweep */
     uint8_t pad[2];
 } dedup_entry;
 
 _Static_assert(sizeof(dedup_entry) == 24, "a key costs 24 bytes");
 
+#define WRITTEN 0x80u /* a record was written for the key, at `pos` */
 #define FANOUT 16     /* partitions per split, by 4 hash bits */
 #define MAX_DEPTH 15  /* 4 * 15 bits of `hi` split; then keys are equal */
 #define MIN_SLOTS 16
@@ -494,9 +496,23 @@ int shard_dedup_decide(shard_dedup *d, const shard_key *k, int label,
                           "that was never noted");
     d->decided++;
     fate = entry_fate(e, label, d->policy);
-    if (fate == SHARD_FATE_KEEP || fate == SHARD_FATE_KEEP_FLAGGED)
+    if ((fate == SHARD_FATE_KEEP || fate == SHARD_FATE_KEEP_FLAGGED) &&
+        label != SHARD_DEDUP_PAIR) {
         e->pos = position;
+        e->labels |= WRITTEN;
+    }
     return fate;
+}
+
+void shard_dedup_unwrite(shard_dedup *d, const shard_key *k)
+{
+    dedup_entry *e;
+
+    if (d->spilled)
+        return;
+    e = &d->slots[slot_of(d, k->lo, k->hi)];
+    if (e->lo == k->lo && e->hi == k->hi)
+        e->labels &= (uint8_t)~WRITTEN;
 }
 
 int shard_dedup_spilled(const shard_dedup *d)
@@ -529,4 +545,172 @@ void shard_dedup_free(shard_dedup *d)
     free(d->slots);
     free(d->fates);
     free(d);
+}
+
+/* ---- the key table file ---------------------------------------------- */
+
+#define KEYS_MAGIC "\x89SHK\r\n\x1a\n"
+#define KEYS_HEADER 64
+
+/* Header field offsets (docs/FORMAT.md). */
+enum {
+    KH_MAJOR = 8,
+    KH_MINOR = 10,
+    KH_ENTRY = 12,
+    KH_COUNT = 16,
+    KH_NORMALIZE = 24,
+    KH_CONFLICTS = 25,
+    KH_BODY_SUM = 48,
+    KH_HEADER_SUM = 56
+};
+
+static void keys_header(unsigned char *h, const shard_dedup *d,
+                        int normalize, uint64_t body)
+{
+    memset(h, 0, KEYS_HEADER);
+    memcpy(h, KEYS_MAGIC, 8);
+    shard_put16(h + KH_MAJOR, 1);
+    shard_put32(h + KH_ENTRY, sizeof(dedup_entry));
+    shard_put64(h + KH_COUNT, d->count);
+    h[KH_NORMALIZE] = (unsigned char)normalize;
+    h[KH_CONFLICTS] = (unsigned char)d->policy;
+    shard_put64(h + KH_BODY_SUM, body);
+    shard_put64(h + KH_HEADER_SUM, XXH3_64bits(h, KEYS_HEADER));
+}
+
+/* Writes the entries in slot order, `seen` zeroed; returns their sum. */
+static int keys_body(shard_dedup *d, FILE *f, uint64_t *sum)
+{
+    XXH3_state_t st;
+
+    XXH3_INITSTATE(&st);
+    XXH3_64bits_reset(&st);
+    for (size_t i = 0; i < d->cap; i++) {
+        dedup_entry e = d->slots[i];
+
+        if (!e.lo && !e.hi)
+            continue;
+        e.seen = 0;
+        e.pad[0] = e.pad[1] = 0;
+        XXH3_64bits_update(&st, &e, sizeof(e));
+        if (fwrite(&e, sizeof(e), 1, f) != 1)
+            return SHARD_EIO;
+    }
+    *sum = XXH3_64bits_digest(&st);
+    return 0;
+}
+
+int shard_dedup_save(shard_dedup *d, const char *path, int normalize)
+{
+    unsigned char h[KEYS_HEADER] = {0};
+    char tmp[4200];
+    uint64_t sum = 0;
+    FILE *f;
+    int ok;
+
+    if (d->spilled)
+        return shard_errf(d->err, SHARD_EINVAL, "the key table went to "
+                          "disk: not kept with the dataset");
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    if (!(f = fopen(tmp, "wb")))
+        return shard_errf(d->err, SHARD_EIO, "%s: %s", tmp,
+                          strerror(errno));
+    ok = fwrite(h, 1, sizeof(h), f) == sizeof(h) &&
+         keys_body(d, f, &sum) == 0;
+    keys_header(h, d, normalize, sum);
+    ok = ok && fseek(f, 0, SEEK_SET) == 0 &&
+         fwrite(h, 1, sizeof(h), f) == sizeof(h) && fflush(f) == 0 &&
+         fsync(fileno(f)) == 0;
+    if (fclose(f) != 0 || !ok || rename(tmp, path) != 0) {
+        shard_errf(d->err, SHARD_EIO, "%s: %s", path, strerror(errno));
+        unlink(tmp);
+        return SHARD_EIO;
+    }
+    return 0;
+}
+
+/* Checks a key table header; 0 or a negative code with the message. */
+static int keys_check(shard_dedup *d, const unsigned char *h,
+                      const char *path, int normalize)
+{
+    unsigned char copy[KEYS_HEADER];
+
+    memcpy(copy, h, KEYS_HEADER);
+    shard_put64(copy + KH_HEADER_SUM, 0);
+    if (memcmp(h, KEYS_MAGIC, 8) != 0 ||
+        XXH3_64bits(copy, KEYS_HEADER) != shard_le64(h + KH_HEADER_SUM) ||
+        shard_le32(h + KH_ENTRY) != sizeof(dedup_entry))
+        return shard_errf(d->err, SHARD_ECORRUPT, "%s: not a key table "
+                          "or a damaged one", path);
+    if (shard_le16(h + KH_MAJOR) != 1)
+        return shard_errf(d->err, SHARD_EFORMAT, "%s: key table version "
+                          "%u", path, shard_le16(h + KH_MAJOR));
+    if (h[KH_NORMALIZE] != normalize || h[KH_CONFLICTS] != d->policy)
+        return shard_errf(d->err, SHARD_EFORMAT, "%s: dataset built with "
+                          "--normalize %s --conflicts %s", path,
+                          shard_normalize_name(h[KH_NORMALIZE]),
+                          shard_conflicts_name(h[KH_CONFLICTS]));
+    return 0;
+}
+
+int shard_dedup_load(shard_dedup *d, const char *path, int normalize)
+{
+    unsigned char h[KEYS_HEADER];
+    uint64_t count, sum;
+    XXH3_state_t st;
+    dedup_entry row, *e;
+    FILE *f = fopen(path, "rb");
+    int rc = 0;
+
+    if (!f)
+        return shard_errf(d->err, errno == ENOENT ? SHARD_ENOTFOUND
+                                                  : SHARD_EIO,
+                          "%s: %s", path, strerror(errno));
+    if (fread(h, 1, sizeof(h), f) != sizeof(h))
+        memset(h, 0, sizeof(h));
+    if ((rc = keys_check(d, h, path, normalize)) < 0) {
+        fclose(f);
+        return rc;
+    }
+    count = shard_le64(h + KH_COUNT);
+    XXH3_INITSTATE(&st);
+    XXH3_64bits_reset(&st);
+    for (uint64_t i = 0; rc == 0 && i < count; i++) {
+        if (fread(&row, sizeof(row), 1, f) != 1)
+            rc = SHARD_ECORRUPT;
+        else if (!(e = table_upsert(d, row.lo, row.hi, &rc)))
+            rc = rc < 0 ? rc : SHARD_ENOMEM;
+        else
+            *e = (dedup_entry){row.lo, row.hi, row.pos, row.labels,
+                               row.labels, {row.labels, 0}};
+        XXH3_64bits_update(&st, &row, sizeof(row));
+    }
+    sum = XXH3_64bits_digest(&st);
+    fclose(f);
+    if (rc == 0 && sum != shard_le64(h + KH_BODY_SUM))
+        rc = SHARD_ECORRUPT;
+    if (rc == SHARD_ECORRUPT)
+        shard_errf(d->err, rc, "%s: key table cut short or damaged", path);
+    return rc;
+}
+
+void shard_dedup_superseded(shard_dedup *d,
+                            void (*fn)(void *ctx, int label, uint32_t pos),
+                            void *ctx)
+{
+    for (size_t i = 0; d->slots && i < d->cap; i++) {
+        const dedup_entry *e = &d->slots[i];
+        unsigned old = e->pad[0] & 7u, now = e->labels & 7u;
+        int label;
+
+        if (!(e->pad[0] & WRITTEN) || !old || (old & (old - 1)) ||
+            now == old)
+            continue;
+        label = __builtin_ctz(old);
+        if (d->policy == SHARD_CONFLICTS_KEEP ||
+            (d->policy == SHARD_CONFLICTS_NEG && label == SHARD_LABEL_NEG) ||
+            (d->policy == SHARD_CONFLICTS_POS && label == SHARD_LABEL_POS))
+            continue;
+        fn(ctx, label, e->pos);
+    }
 }

@@ -121,6 +121,12 @@ int shard_dedup_resolve(shard_dedup *d);
 int shard_dedup_decide(shard_dedup *d, const shard_key *k, int label,
                        uint32_t position);
 
+/*
+ * The record just kept for key k was dropped after all (a near
+ * duplicate): no record of the key is written.  Cannot fail.
+ */
+void shard_dedup_unwrite(shard_dedup *d, const shard_key *k);
+
 /* 1 when the table went to disk partitions. */
 int shard_dedup_spilled(const shard_dedup *d);
 
@@ -128,5 +134,37 @@ int shard_dedup_spilled(const shard_dedup *d);
 uint64_t shard_dedup_peak_bytes(const shard_dedup *d);
 
 const char *shard_dedup_errmsg(const shard_dedup *d);
+
+/*
+ * The key table kept with a dataset for `compile --append`
+ * (docs/FORMAT.md, "The key table"): every key with its labels and the
+ * stream position of the record written for it.
+ */
+#define SHARD_KEYS_PATH "dedup.keys"
+
+/*
+ * Writes the table to `path` (temporary file, fsync, rename), after the
+ * second sweep.  Returns 0, SHARD_EINVAL when the table went to disk
+ * (then it is not kept), or SHARD_EIO.
+ */
+int shard_dedup_save(shard_dedup *d, const char *path, int normalize);
+
+/*
+ * Before the first sweep: loads a saved table, whose keys then count as
+ * met before every note.  The normalisation and the conflict policy must
+ * be those it was saved with.  Returns 0, SHARD_ENOTFOUND, SHARD_ECORRUPT,
+ * SHARD_EFORMAT (another normalisation or policy) or SHARD_ENOMEM; the
+ * table must not have a memory limit.
+ */
+int shard_dedup_load(shard_dedup *d, const char *path, int normalize);
+
+/*
+ * After the first sweep over appended inputs: calls fn for each record
+ * written before (by its label and stream position) that its key's new
+ * labels now drop as a conflict.  Cannot fail.
+ */
+void shard_dedup_superseded(shard_dedup *d,
+                            void (*fn)(void *ctx, int label, uint32_t pos),
+                            void *ctx);
 
 #endif

@@ -268,6 +268,14 @@ shard_reader *shard_dataset_reader_of(const shard_dataset *d, uint64_t i,
                                       uint64_t *local);
 const char *shard_dataset_errmsg(const shard_dataset *d);
 
+/*
+ * 1 when dataset record i was removed after it was written (compile
+ * --append found a conflict; shard_tombstones.h): the loader skips it,
+ * and so should any other iteration.  shard_dataset_get still returns it.
+ * Cannot fail.
+ */
+int shard_dataset_tombstoned(const shard_dataset *d, uint64_t i);
+
 /* Record i of the dataset; see shard_reader_get. */
 int shard_dataset_get(shard_dataset *d, uint64_t i, shard_record *rec);
 

@@ -542,11 +542,11 @@ static int shard_close_file(shard_stream *s)
     return 0;
 }
 
-static int dir_has_shards(const char *dir)
+static int dir_has_shards(const char *dir, uint64_t seq)
 {
     char p[4200];
 
-    snprintf(p, sizeof(p), "%s/00000.shard", dir);
+    snprintf(p, sizeof(p), "%s/%05llu.shard", dir, (unsigned long long)seq);
     return access(p, F_OK) == 0;
 }
 
@@ -592,7 +592,8 @@ int shard_stream_open(shard_stream **out, const char *dir,
         free(s);
         return SHARD_EIO;
     }
-    if (dir_has_shards(s->dir)) {
+    s->seq = opts->first_seq;
+    if (dir_has_shards(s->dir, s->seq)) {
         shard_set_last_error(SHARD_EINVAL, "%s: already holds shards", dir);
         free(s);
         return SHARD_EINVAL;

@@ -39,13 +39,15 @@ typedef struct {
     int with_text;        /* store the text section */
     int label;            /* the stream's label; 255 for mixed */
     shard_tokenizer_info tokenizer;
+    uint64_t first_seq;   /* number of the first file (compile --append) */
 } shard_writer_options;
 
 #define SHARD_WRITER_OPTIONS_VERSION 1
 #define SHARD_WRITER_OPTIONS_INIT                                           \
     {SHARD_WRITER_OPTIONS_VERSION, SHARD_CODEC_ZSTD, 3,                     \
      256ull << 20, 512ull << 10, 1, 255,                                    \
-     {"", "none", 0, 0, SHARD_NO_TOKEN, SHARD_NO_TOKEN, SHARD_NO_TOKEN}}
+     {"", "none", 0, 0, SHARD_NO_TOKEN, SHARD_NO_TOKEN, SHARD_NO_TOKEN},  \
+     0}
 
 /* One message of a record's text: role and content, not NUL-terminated. */
 typedef struct {
@@ -84,8 +86,9 @@ typedef struct {
 typedef struct shard_stream shard_stream;
 
 /*
- * Opens a stream writing into `dir` (created if missing).  Fails with
- * SHARD_EINVAL when `dir` already holds shard files.
+ * Opens a stream writing into `dir` (created if missing), its files
+ * numbered from opts->first_seq.  Fails with SHARD_EINVAL when `dir`
+ * already holds a file of that number.
  */
 int shard_stream_open(shard_stream **out, const char *dir,
                       const shard_writer_options *opts);

@@ -20,13 +20,13 @@ run() { # name command...
     "$@" > "$out" 2>&1
     status=$?
     cat "$out" >> "$log"
-    grep -E '^(PASS|FAIL|SKIP) ' "$out"
-    if [ $status -ne 0 ] && ! grep -q '^FAIL ' "$out"; then
+    grep -aE '^(PASS|FAIL|SKIP) ' "$out"
+    if [ $status -ne 0 ] && ! grep -aq '^FAIL ' "$out"; then
         # A crash or an exit without a FAIL line is a failure too.
         echo "FAIL $name: exited with status $status" | tee -a "$log"
         tail -5 "$out" | sed 's/^/    /'
     fi
-    if [ $status -eq 0 ] && ! grep -qE '^(PASS|SKIP) ' "$out"; then
+    if [ $status -eq 0 ] && ! grep -aqE '^(PASS|SKIP) ' "$out"; then
         echo "FAIL $name: ran no test case" | tee -a "$log"
     fi
 }
@@ -49,13 +49,13 @@ for h in "$BUILD"/fuzz/*_fuzzer; do
     fi
 done
 
-passed=$(grep -c '^PASS ' "$log")
-failed=$(grep -c '^FAIL ' "$log")
-skipped=$(grep -c '^SKIP ' "$log")
+passed=$(grep -ac '^PASS ' "$log")
+failed=$(grep -ac '^FAIL ' "$log")
+skipped=$(grep -ac '^SKIP ' "$log")
 if [ "$failed" -gt 0 ]; then
     echo
     echo "failures:"
-    grep '^FAIL ' "$log" | sed 's/^/  /'
+    grep -a '^FAIL ' "$log" | sed 's/^/  /'
 fi
 echo
 if [ "$skipped" -gt 0 ]; then

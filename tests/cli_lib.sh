@@ -26,3 +26,12 @@ json_get() {
     node -e "const j = JSON.parse(require('fs').readFileSync('$1', 'utf8'));
              console.log($2)"
 }
+
+# Where `shard` looks up vocabularies by name (see shard(1), ENVIRONMENT).
+if [ -n "${SHARD_CACHE_DIR:-}" ]; then
+    VOCAB=$SHARD_CACHE_DIR/tokenizers
+elif [ -n "${XDG_CACHE_HOME:-}" ]; then
+    VOCAB=$XDG_CACHE_HOME/shard/tokenizers
+else
+    VOCAB=$HOME/.cache/shard/tokenizers
+fi

@@ -24,7 +24,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { reference, repo } from './npm_ref.mjs';
+import { randomFrom, reference, repo, rng } from './npm_ref.mjs';
 
 const { die, load } = reference('corpus_ref.mjs');
 
@@ -36,28 +36,8 @@ const budget = (Number(sizeArg) || 8) * (1 << 20);
 
 const dataDir = process.env.SHARED_DATA || '../shared/data';
 
-// mulberry32: the same texts on every run.
-function rng(seed) {
-    let a = seed >>> 0;
-    return () => {
-        a = (a + 0x6d2b79f5) >>> 0;
-        let t = a;
-        t = Math.imul(t ^ (t >>> 15), t | 1);
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-}
-
 function pick(list, rand) {
     return list[Math.floor(rand() * list.length)];
-}
-
-function randomFrom(alphabet, n, rand) {
-    const chars = [...alphabet];
-    let s = '';
-    for (let i = 0; i < n; i++)
-        s += pick(chars, rand);
-    return s;
 }
 
 function readText(p) {

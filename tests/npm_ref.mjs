@@ -1,6 +1,7 @@
 // npm_ref.mjs - what the reference scripts share: failing with a one-line
-// reason, and loading the npm packages tests/install-npm.sh installs (in
-// $HF_NPM_DIR, else build/npm in this repository).
+// reason, loading the npm packages tests/install-npm.sh installs (in
+// $HF_NPM_DIR, else build/npm in this repository), and a seeded generator
+// so that generated texts are the same on every run.
 
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -30,4 +31,25 @@ export function reference(me) {
         }
     };
     return { die, load, modules };
+}
+
+// mulberry32: a generator of numbers in [0, 1) from a 32-bit seed.
+export function rng(seed) {
+    let a = seed >>> 0;
+    return () => {
+        a = (a + 0x6d2b79f5) >>> 0;
+        let t = a;
+        t = Math.imul(t ^ (t >>> 15), t | 1);
+        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+}
+
+// n characters drawn from `alphabet` (a string; code points, not units).
+export function randomFrom(alphabet, n, rand) {
+    const chars = [...alphabet];
+    let s = '';
+    for (let i = 0; i < n; i++)
+        s += chars[Math.floor(rand() * chars.length)];
+    return s;
 }

@@ -6,19 +6,12 @@
 # and the prompt_len and n_tokens that `shard compile` stores must agree.
 . tests/cli_lib.sh
 
-if [ -n "${SHARD_CACHE_DIR:-}" ]; then
-    cache=$SHARD_CACHE_DIR
-elif [ -n "${XDG_CACHE_HOME:-}" ]; then
-    cache=$XDG_CACHE_HOME/shard
-else
-    cache=$HOME/.cache/shard
-fi
 
 for pair in llama3:llama3 qwen3:chatml; do
     model=${pair%%:*} template=${pair#*:}
     ref=$TMP/$model
     if ! node tests/template_ref.mjs "$model" \
-            "$cache/tokenizers/$model.json" "$ref" > "$TMP/ref.out" 2>&1; then
+            "$VOCAB/$model.json" "$ref" > "$TMP/ref.out" 2>&1; then
         fail "$model:reference" "$(tail -1 "$TMP/ref.out")"
         continue
     fi

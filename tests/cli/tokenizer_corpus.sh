@@ -9,13 +9,6 @@
 # `make check-tokenizer-full` runs it with 40.
 . tests/cli_lib.sh
 
-if [ -n "${SHARD_CACHE_DIR:-}" ]; then
-    cache=$SHARD_CACHE_DIR
-elif [ -n "${XDG_CACHE_HOME:-}" ]; then
-    cache=$XDG_CACHE_HOME/shard
-else
-    cache=$HOME/.cache/shard
-fi
 
 # same_lines NAME A B: passes when the files are equal; otherwise names
 # the first line that differs.
@@ -30,7 +23,7 @@ same_lines() {
 
 for model in cl100k_base o200k_base gpt2 p50k_base llama3 qwen3 gpt4o; do
     case $model in
-    llama3 | qwen3 | gpt4o) json=$cache/tokenizers/$model.json ;;
+    llama3 | qwen3 | gpt4o) json=$VOCAB/$model.json ;;
     *) json=$model ;;
     esac
     ref=$TMP/$model

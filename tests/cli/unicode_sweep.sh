@@ -7,17 +7,10 @@
 . tests/cli_lib.sh
 
 step=${SHARD_SWEEP_STEP:-7}
-if [ -n "${SHARD_CACHE_DIR:-}" ]; then
-    cache=$SHARD_CACHE_DIR
-elif [ -n "${XDG_CACHE_HOME:-}" ]; then
-    cache=$XDG_CACHE_HOME/shard
-else
-    cache=$HOME/.cache/shard
-fi
 
 for model in cl100k_base o200k_base gpt2 p50k_base llama3 qwen3 gpt4o; do
     case $model in
-    llama3 | qwen3 | gpt4o) ref_spec=$cache/tokenizers/$model.json ;;
+    llama3 | qwen3 | gpt4o) ref_spec=$VOCAB/$model.json ;;
     *) ref_spec=$model ;;
     esac
     out=$TMP/$model

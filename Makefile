@@ -250,8 +250,18 @@ $(BUILD)/tests/bench/bench_tokenizer: tests/bench/bench_tokenizer.c \
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libshard.a $(LDFLAGS) $(LIBS)
 
+## bench-ingest: rows/s of lines, arrays, gzip, zstd, tar; compile memory
+bench-ingest: all $(BUILD)/tests/bench/bench_ingest
+	$(Q)BUILD=$(BUILD) SHARD=$(BUILD)/shard SHARED_DATA=$(SHARED_DATA) \
+	    sh tests/bench/bench_ingest.sh
+
+$(BUILD)/tests/bench/bench_ingest: tests/bench/bench_ingest.c \
+                                   $(BUILD)/libshard.a
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libshard.a $(LDFLAGS) $(LIBS)
+
 ## bench: every bench-* target
-bench: bench-reader bench-tokenizer
+bench: bench-reader bench-tokenizer bench-ingest
 
 ## demo: compile the example logs into build/demo and print the summary
 demo: all vocab
@@ -293,5 +303,5 @@ clean:
 
 .PHONY: all help deps vocab testdeps check check-tokenizer-full demo \
         install clean man bench-reader fuzz fuzz-run asan-check \
-        bench-tokenizer bench
+        bench-tokenizer bench bench-ingest
 .SUFFIXES:

@@ -104,7 +104,7 @@ int cmd_compile(int argc, char **argv)
     shard_compile_options o = SHARD_COMPILE_OPTIONS_INIT;
     const char *out = NULL, *codec = "zstd";
     const char *norm = "ws", *conflicts = "drop", *near = NULL;
-    const char *scope = "group";
+    const char *scope = "group", *append = NULL;
     int no_text = 0;
     cli_option opts[] = {
         {"output", 'o', OPT_STRING, &out, "DIR", "dataset directory to write"},
@@ -150,6 +150,8 @@ int cmd_compile(int argc, char **argv)
          "near duplicates within: group (label and prompt), stream"},
         {"near-dup-seed", 0, OPT_SIZE, &o.near_dup_seed, "N",
          "MinHash seed (1)"},
+        {"append", 0, OPT_STRING, &append, "DIR",
+         "add INPUT... to the dataset in DIR (instead of -o)"},
         {NULL, 0, 0, NULL, NULL, NULL},
     };
     cli_command cmd = {"compile", "INPUT... -o DIR",
@@ -162,6 +164,15 @@ int cmd_compile(int argc, char **argv)
 
     if ((rc = cli_parse(&cmd, argc, argv, &inputs, &n)) != 0)
         return rc > 0 ? EXIT_OK : EXIT_USAGE;
+    if (append && out) {
+        cli_error("compile: --append DIR and -o DIR exclude each other");
+        free(inputs);
+        return EXIT_USAGE;
+    }
+    if (append) {
+        out = append;
+        o.append = 1;
+    }
     if (!out) {
         cli_error("compile: missing -o DIR");
         free(inputs);

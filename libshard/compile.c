@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "compile_append.h"
 #include "compile_internal.h"
 #include "dedup.h"
 #include "minhash.h"
@@ -97,6 +98,8 @@ typedef struct {
     char err[SHARD_ERRMAX];
     shard_dedup *dedup;
     shard_near *near;         /* --near-dup, or NULL */
+    shard_append *app;        /* --append, or NULL */
+    uint32_t input_base;      /* inputs DIR listed before (--append) */
     int scanning;             /* first sweep: keys only */
     int restart;              /* the first sweep must run again */
     int quiet;                /* messages were given by the first sweep */
@@ -607,7 +610,8 @@ static int process_row(compiler *c, const shard_line *line,
     for (size_t i = 0; i < c->emit.n; i++) {
         if (!record_kept(&c->emit.recs[i]))
             continue;
-        if ((rc = write_record(c, &c->emit.recs[i], line, file_index)) < 0)
+        if ((rc = write_record(c, &c->emit.recs[i], line,
+                               file_index + c->input_base)) < 0)
             return rc;
         in->kept++;
     }
@@ -759,7 +763,9 @@ static int dedup_decide_row(compiler *c)
     uint64_t next[SHARD_LABEL_COUNT];
     int rc = row_keys(c);
 
-    memcpy(next, c->acct->kept_by_label, sizeof(next));
+    for (int l = 0; l < SHARD_LABEL_COUNT; l++)
+        next[l] = c->acct->kept_by_label[l] +
+                  (c->app ? shard_append_base(c->app, l) : 0);
     for (size_t i = 0; rc >= 0 && i < e->n; i++) {
         emitted *r = &e->recs[i];
 
@@ -840,6 +846,39 @@ static void sweep_reset(compiler *c)
     lseek(STDIN_FILENO, 0, SEEK_SET);
 }
 
+/* Loads the key table of the dataset appended to. */
+static int dedup_load(compiler *c)
+{
+    char p[4400];
+    int rc;
+
+    snprintf(p, sizeof(p), "%s/%s", c->outdir, SHARD_KEYS_PATH);
+    if ((rc = shard_dedup_load(c->dedup, p, c->opt->normalize)) ==
+        SHARD_ENOTFOUND)
+        return shard_errf(c->err, rc, "%s: no key table: it was compiled "
+                          "with its keys past --mem-limit, or before "
+                          "dedup", c->outdir);
+    return rc < 0 ? dedup_failed(c, rc) : 0;
+}
+
+/*
+ * Keeps the key table with the dataset for a later --append; a table
+ * that went to disk is not kept (nor a stale one left).
+ */
+static int dedup_save(compiler *c)
+{
+    char p[4400];
+    int rc;
+
+    snprintf(p, sizeof(p), "%s/%s", c->outdir, SHARD_KEYS_PATH);
+    if (shard_dedup_spilled(c->dedup)) {
+        unlink(p);
+        return 0;
+    }
+    rc = shard_dedup_save(c->dedup, p, c->opt->normalize);
+    return rc < 0 ? dedup_failed(c, rc) : 0;
+}
+
 /*
  * The first sweep over the inputs: every key noted, then decided.  Bad
  * rows are reported here; the second sweep, which writes, counts them
@@ -849,9 +888,11 @@ static int dedup_sweep(compiler *c, char *const *inputs, size_t n)
 {
     int rc;
 
-    if ((rc = shard_dedup_open(&c->dedup, c->opt->mem_limit,
+    if ((rc = shard_dedup_open(&c->dedup, c->app ? 0 : c->opt->mem_limit,
                                c->opt->conflicts, c->outdir)) < 0)
         return shard_errf(c->err, rc, "out of memory");
+    if (c->app && (rc = dedup_load(c)) < 0)
+        return rc;
     if (c->opt->near_dup > 0 &&
         shard_near_open(&c->near, c->opt->near_dup, c->opt->near_dup_seed) < 0)
         return shard_errf(c->err, SHARD_ENOMEM, "out of memory");
@@ -868,6 +909,10 @@ static int dedup_sweep(compiler *c, char *const *inputs, size_t n)
     c->scanning = 0;
     if (rc == 0 && (rc = shard_dedup_resolve(c->dedup)) < 0)
         return dedup_failed(c, rc);
+    if (rc == 0 && c->app) {
+        shard_dedup_superseded(c->dedup, shard_append_remove, c->app);
+        rc = shard_append_apply(c->app, c->pairs, c->err);
+    }
     c->quiet = 0;
     if (shard_dedup_spilled(c->dedup))
         logf_(c, SHARD_MSG_INFO, "dedup: the key table went to disk past "
@@ -912,6 +957,8 @@ static int prepare_outdir(compiler *c)
     char p[4400];
     int has = 0;
 
+    if (c->opt->append)
+        return 0; /* shard_append_open checks the dataset */
     if (mkdir(c->outdir, 0755) != 0 && errno != EEXIST)
         return shard_errf(c->err, SHARD_EIO, "%s: %s", c->outdir,
                           strerror(errno));
@@ -957,6 +1004,7 @@ static int open_streams(compiler *c)
     w.with_text = c->opt->with_text;
     w.tokenizer = c->tok_info;
     for (int l = 0; l < SHARD_LABEL_COUNT; l++) {
+        w.first_seq = c->app ? shard_append_first_seq(c->app, l) : 0;
         w.label = l;
         snprintf(dir, sizeof(dir), "%s/%s", c->outdir, shard_label_name(l));
         if ((rc = shard_stream_open(&c->streams[l], dir, &w)) < 0)
@@ -1007,6 +1055,11 @@ static int setup(compiler *c)
 
     if ((rc = prepare_outdir(c)) < 0)
         return rc;
+    if (o->append) {
+        if ((rc = shard_append_open(&c->app, c->outdir, ti, c->err)) < 0)
+            return rc;
+        c->input_base = shard_append_inputs(c->app);
+    }
     return open_streams(c);
 }
 
@@ -1037,6 +1090,10 @@ static int finish(compiler *c)
     d.n_inputs = c->n_inputs;
     d.rules = c->rules;
     d.n_rules = c->n_rules;
+    if ((rc = dedup_save(c)) < 0 ||
+        (c->app && (rc = shard_append_finish(c->app, &d, c->acct,
+                                             c->err)) < 0))
+        return rc;
     return shard_manifest_write(c->outdir, &d, c->err);
 }
 
@@ -1053,6 +1110,7 @@ static void teardown(compiler *c)
     emit_free(&c->emit);
     shard_dedup_free(c->dedup);
     shard_near_free(c->near);
+    shard_append_free(c->app);
     shard_tokens_free(&c->toks);
     shard_strbuf_free(&c->prompt);
     shard_strbuf_free(&c->response);

@@ -11,6 +11,7 @@
 #include "dedup.h"
 #include "shard_compile.h"
 #include "shard_reader.h"
+#include "shard_tombstones.h"
 #include "test.h"
 
 static shard_key key_of(const char *ctx, const char *resp, int norm)
@@ -265,6 +266,91 @@ TEST(keep_flags_conflicting_records)
         CHECK_EQ_INT(flags[i], 0);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     CHECK_EQ_INT(system(cmd), 0);
+}
+
+TEST(tombstones_round_trip)
+{
+    char dir[] = "/tmp/test_tomb.XXXXXX", p[64];
+    uint64_t v[3] = {shard_tombstone(SHARD_LABEL_POS, 3),
+                     shard_tombstone(SHARD_LABEL_POS, 9),
+                     shard_tombstone(SHARD_LABEL_NEG, 3)};
+    uint64_t *got;
+    size_t n;
+    FILE *f;
+
+    CHECK(mkdtemp(dir) != NULL);
+    CHECK_EQ_INT(shard_tombstones_read(dir, &got, &n), 0); /* none yet */
+    CHECK_EQ_INT(n, 0);
+    free(got);
+    CHECK_EQ_INT(shard_tombstones_write(dir, v, 3), 0);
+    CHECK_EQ_INT(shard_tombstones_read(dir, &got, &n), 0);
+    CHECK_EQ_INT(n, 3);
+    CHECK(shard_tombstones_has(got, n, shard_tombstone(SHARD_LABEL_NEG, 3)));
+    CHECK(!shard_tombstones_has(got, n, shard_tombstone(SHARD_LABEL_UNL, 3)));
+    CHECK(!shard_tombstones_has(got, n, shard_tombstone(SHARD_LABEL_POS, 4)));
+    free(got);
+
+    snprintf(p, sizeof(p), "%s/%s", dir, SHARD_TOMBSTONES_PATH);
+    CHECK((f = fopen(p, "r+b")) != NULL); /* one entry byte flipped */
+    CHECK_EQ_INT(fseek(f, 64 + 8, SEEK_SET), 0);
+    CHECK_EQ_INT(fputc(0x55, f), 0x55);
+    fclose(f);
+    CHECK_EQ_INT(shard_tombstones_read(dir, &got, &n), SHARD_ECORRUPT);
+    CHECK(truncate(p, 70) == 0);
+    CHECK_EQ_INT(shard_tombstones_read(dir, &got, &n), SHARD_ECORRUPT);
+    CHECK_EQ_INT(unlink(p), 0);
+    CHECK_EQ_INT(rmdir(dir), 0);
+}
+
+static void collect(void *ctx, int label, uint32_t pos)
+{
+    uint64_t *out = ctx;
+
+    out[out[0]++ + 1] = shard_tombstone(label, pos);
+}
+
+/* A saved table makes a later compile see the earlier keys: repeats are
+ * duplicates, and a new label supersedes the record written before. */
+TEST(key_table_saved_and_loaded)
+{
+    char path[] = "/tmp/test_keys.XXXXXX";
+    shard_key k = {11, 12}, j = {13, 14}, q = {15, 16};
+    uint64_t gone[8] = {0};
+    shard_dedup *d;
+    int fd = mkstemp(path);
+
+    CHECK(fd >= 0);
+    close(fd);
+    CHECK_EQ_INT(shard_dedup_open(&d, 0, SHARD_CONFLICTS_DROP, "/tmp"), 0);
+    CHECK_EQ_INT(shard_dedup_note(d, &k, SHARD_LABEL_POS), 0);
+    CHECK_EQ_INT(shard_dedup_note(d, &j, SHARD_LABEL_NEG), 0);
+    CHECK_EQ_INT(shard_dedup_resolve(d), 0);
+    CHECK_EQ_INT(shard_dedup_decide(d, &k, SHARD_LABEL_POS, 7), 0);
+    CHECK_EQ_INT(shard_dedup_decide(d, &j, SHARD_LABEL_NEG, 4), 0);
+    CHECK_EQ_INT(shard_dedup_save(d, path, SHARD_NORM_WS), 0);
+    shard_dedup_free(d);
+
+    CHECK_EQ_INT(shard_dedup_open(&d, 0, SHARD_CONFLICTS_KEEP, "/tmp"), 0);
+    CHECK_EQ_INT(shard_dedup_load(d, path, SHARD_NORM_WS), SHARD_EFORMAT);
+    shard_dedup_free(d);
+    CHECK_EQ_INT(shard_dedup_open(&d, 0, SHARD_CONFLICTS_DROP, "/tmp"), 0);
+    CHECK_EQ_INT(shard_dedup_load(d, path, SHARD_NORM_NFKC), SHARD_EFORMAT);
+    CHECK_EQ_INT(shard_dedup_load(d, path, SHARD_NORM_WS), 0);
+    CHECK_EQ_INT(shard_dedup_note(d, &k, SHARD_LABEL_NEG), 0);
+    CHECK_EQ_INT(shard_dedup_note(d, &j, SHARD_LABEL_NEG), 0);
+    CHECK_EQ_INT(shard_dedup_note(d, &q, SHARD_LABEL_UNL), 0);
+    CHECK_EQ_INT(shard_dedup_resolve(d), 0);
+    shard_dedup_superseded(d, collect, gone);
+    CHECK_EQ_INT(gone[0], 1);
+    CHECK(gone[1] == shard_tombstone(SHARD_LABEL_POS, 7));
+    CHECK_EQ_INT(shard_dedup_decide(d, &k, SHARD_LABEL_NEG, 0),
+                 SHARD_FATE_CONFLICT);
+    CHECK_EQ_INT(shard_dedup_decide(d, &j, SHARD_LABEL_NEG, 0),
+                 SHARD_FATE_DUPLICATE);
+    CHECK_EQ_INT(shard_dedup_decide(d, &q, SHARD_LABEL_UNL, 0),
+                 SHARD_FATE_KEEP);
+    shard_dedup_free(d);
+    CHECK_EQ_INT(unlink(path), 0);
 }
 
 TEST_MAIN()

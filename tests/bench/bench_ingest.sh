@@ -7,7 +7,7 @@
 #
 # Environment: BUILD, SHARD, SHARED_DATA; BENCH_MB, the size of the JSON
 # lines corpus in MB (default 40), built from the LLaMA-Factory KTO demo
-# with a counter in each row so that no two rows are equal.
+# with a counter in each response so that no two records are equal.
 set -u
 
 : "${BUILD:=build}" "${SHARD:=$BUILD/shard}" "${SHARED_DATA:=../shared/data}"
@@ -26,7 +26,9 @@ const want = $1 * 1e6, l = fs.openSync('$out/$2.jsonl', 'w'),
       a = fs.openSync('$out/$2.json', 'w'), p = fs.openSync('$out/$2.pretty.json', 'w');
 fs.writeSync(a, '['); fs.writeSync(p, '[\n');
 for (let n = 0, i = 0; n < want; i++) {
-    const r = Object.assign({id: i}, rows[i % rows.length]), s = JSON.stringify(r);
+    const r = structuredClone(rows[i % rows.length]);
+    r.messages[r.messages.length - 1].content += ' #' + i;
+    const s = JSON.stringify(r);
     fs.writeSync(l, s + '\n');
     fs.writeSync(a, (i ? ',' : '') + s);
     fs.writeSync(p, (i ? ',\n' : '') + JSON.stringify(r, null, 2));

@@ -154,7 +154,7 @@ int cmd_compile(int argc, char **argv)
          "add INPUT... to the dataset in DIR (instead of -o)"},
         {NULL, 0, 0, NULL, NULL, NULL},
     };
-    cli_command cmd = {"compile", "INPUT... -o DIR",
+    cli_command cmd = {"compile", "INPUT... -o DIR | --append DIR INPUT...",
                        "Compile feedback logs (files, directories of them, "
                        "or - for stdin) into a dataset.", opts, 1, -1};
     shard_accounting acct;

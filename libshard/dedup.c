@@ -191,9 +191,9 @@ static size_t slot_of(const shard_dedup *d, uint64_t lo, uint64_t hi)
     return i;
 }
 
-static void note_peak(shard_dedup *d, uint64_t fate_bytes)
+static void note_peak(shard_dedup *d, uint64_t extra)
 {
-    uint64_t bytes = d->cap * sizeof(dedup_entry) + fate_bytes;
+    uint64_t bytes = d->cap * sizeof(dedup_entry) + extra;
 
     if (bytes > d->peak)
         d->peak = bytes;
@@ -226,6 +226,7 @@ static int table_grow(shard_dedup *d)
         d->cap = old_cap;
         return SHARD_ENOMEM;
     }
+    note_peak(d, old_cap * sizeof(dedup_entry)); /* both, while moving */
     for (size_t i = 0; i < old_cap; i++)
         if (old[i].lo || old[i].hi)
             d->slots[slot_of(d, old[i].lo, old[i].hi)] = old[i];
@@ -294,9 +295,9 @@ int shard_dedup_open(shard_dedup **out, uint64_t mem_limit, int policy,
     *out = NULL;
     if (!d)
         return SHARD_ENOMEM;
-    if (mem_limit) {
+    if (mem_limit) { /* growing to `max` holds 1.5 * max entries */
         max = MIN_SLOTS;
-        while (max * 2 * sizeof(dedup_entry) <= mem_limit)
+        while (max * 3 * sizeof(dedup_entry) <= mem_limit)
             max *= 2;
     }
     d->max_cap = max;
@@ -355,6 +356,8 @@ static int spill_begin(shard_dedup *d)
 
     d->spilled = 1;
     d->notes = 0;
+    free(d->slots);
+    d->slots = NULL;
     if ((rc = table_alloc(d, d->max_cap)) < 0)
         return rc;
     if ((rc = parts_create(d, d->part, 0, 0)) < 0)

@@ -156,7 +156,7 @@ TEST(spilled_table_decides_the_same)
         size_t counts[4] = {0};
 
         CHECK_EQ_INT(run_sweeps(&s, 0, policy, mem, &peak), 0);
-        /* 4 KiB: 128 slots for some 9000 keys, so partitions split. */
+        /* 4 KiB: 64 slots for some 9000 keys, so partitions split. */
         CHECK_EQ_INT(run_sweeps(&s, 4096, policy, disk, &peak), 1);
         CHECK(peak <= 4096 + s.n / 4 + 1);
         for (size_t i = 0; i < s.n; i++) {

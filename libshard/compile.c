@@ -619,14 +619,16 @@ static int process_row(compiler *c, const shard_line *line,
 }
 
 /*
- * An input that cannot be opened or read to its end fails the compile,
- * unless keep_going: then it is reported, counted, and the rows it gave
- * before the failure stay.
+ * An input (or archive member) that cannot be opened or read to its end
+ * fails the compile, unless keep_going: then it is reported, counted, and
+ * the rows it gave before the failure stay.  The input keeps its first
+ * error for the manifest.
  */
 static int input_failed(compiler *c, shard_input_stats *in, int rc,
                         const char *msg)
 {
-    snprintf(in->error, sizeof(in->error), "%s", msg);
+    if (!in->error[0])
+        snprintf(in->error, sizeof(in->error), "%s", msg);
     if (!c->opt->keep_going)
         return shard_errf(c->err, rc, "%s", msg);
     c->acct->inputs_failed++;
@@ -646,11 +648,16 @@ static int compile_input(compiler *c, const char *path, uint32_t index)
         return input_failed(c, in, rc, shard_last_error());
     c->format = c->fixed;
     c->member = 0;
-    while ((rc = shard_input_next(input, &line)) > 0)
-        if ((rc = process_row(c, &line, in, index)) < 0)
+    for (;;) {
+        while ((rc = shard_input_next(input, &line)) > 0)
+            if ((rc = process_row(c, &line, in, index)) < 0)
+                break;
+        if (rc == 0 || c->err[0])
             break;
-    if (rc < 0 && !c->err[0])
         rc = input_failed(c, in, rc, shard_input_errmsg(input));
+        if (rc < 0 || shard_input_dead(input))
+            break; /* else a member failed: on with the next one */
+    }
     shard_input_close(input);
     if (rc == 0 && c->opt->strict && in->rows_invalid)
         return shard_errf(c->err, SHARD_EINPUT,

@@ -43,6 +43,7 @@ struct shard_input {
     level lv[SHARD_INPUT_MAX_NESTING + 1];
     int fd;           /* the file; closed by close unless stdin */
     int depth;        /* levels open */
+    int dead;         /* the file itself failed: every call fails */
     int leaf_open;    /* an entry is being read */
     uint32_t members; /* leaves opened so far */
     char path[4096];
@@ -107,6 +108,8 @@ static la_ssize_t nested_read(struct archive *a, void *ctx,
     return (la_ssize_t)size;
 }
 
+static int fail_at(shard_input *in, int k, const char *what);
+
 static int push_level(shard_input *in)
 {
     level *below = &in->lv[in->depth - 1], *lv = &in->lv[in->depth];
@@ -116,8 +119,7 @@ static int push_level(shard_input *in)
                           in->where);
     if (archive_read_open(lv->ar, below, NULL, nested_read, NULL) !=
         ARCHIVE_OK) {
-        int rc = shard_errf(in->err, SHARD_EIO, "%s: %s", in->where,
-                            archive_error_string(lv->ar));
+        int rc = fail_at(in, in->depth, archive_error_string(lv->ar));
 
         archive_read_free(lv->ar);
         lv->ar = NULL;
@@ -135,6 +137,26 @@ static void pop_level(shard_input *in)
     archive_read_free(lv->ar);
     lv->ar = NULL;
     in->where[lv->base_len] = '\0';
+}
+
+/*
+ * Level `k` failed with libarchive's message `what`.  When k > 0 the
+ * failure is inside a member of level k - 1: that member is given up
+ * (levels k and above closed) and the next call goes on with the next
+ * member.  A failure of level 0, the file itself, is final.
+ */
+static int fail_at(shard_input *in, int k, const char *what)
+{
+    int rc = shard_errf(in->err, SHARD_EIO, "%s: %s", in->where,
+                        what ? what : "unreadable");
+
+    in->leaf_open = 0;
+    in->blk_len = in->blk_pos = 0;
+    if (k == 0)
+        in->dead = 1;
+    while (in->depth > k && in->depth > 1)
+        pop_level(in);
+    return rc;
 }
 
 int shard_input_open(shard_input **out, const char *path, size_t max_row)
@@ -203,8 +225,7 @@ static int open_leaf(shard_input *in)
             continue;
         }
         if (rc < ARCHIVE_WARN)
-            return shard_errf(in->err, SHARD_EIO, "%s: %s", in->where,
-                              archive_error_string(top->ar));
+            return fail_at(in, in->depth - 1, archive_error_string(top->ar));
         top->is_raw = archive_format(top->ar) == ARCHIVE_FORMAT_RAW;
         in->where[top->base_len] = '\0';
         if (top->is_raw) {
@@ -239,8 +260,7 @@ static int next_block(shard_input *in)
         if (rc == ARCHIVE_EOF)
             return 0;
         if (rc < ARCHIVE_WARN)
-            return shard_errf(in->err, SHARD_EIO, "%s: %s", in->where,
-                              archive_error_string(top->ar));
+            return fail_at(in, in->depth - 1, archive_error_string(top->ar));
     } while (size == 0);
     in->blk = buf;
     in->blk_len = size;
@@ -528,6 +548,8 @@ int shard_input_next(shard_input *in, shard_line *line)
 {
     int rc;
 
+    if (in->dead)
+        return SHARD_EIO;
     for (;;) {
         if (!in->leaf_open && (rc = open_leaf(in)) <= 0)
             return rc;
@@ -558,6 +580,11 @@ int shard_input_next(shard_input *in, shard_line *line)
         if (rc != 0)
             return rc;
     }
+}
+
+int shard_input_dead(const shard_input *in)
+{
+    return in->dead;
 }
 
 uint64_t shard_input_bytes(const shard_input *in)

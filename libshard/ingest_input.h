@@ -49,9 +49,13 @@ int shard_input_open(shard_input **out, const char *path, size_t max_row);
 
 /*
  * 1 and *line, 0 at the end, or a negative code (errmsg names the file or
- * member and says why: unreadable, truncated or corrupt stream).
+ * member and says why: unreadable, truncated or corrupt stream).  After a
+ * failure inside an archive member only that member is lost: the next
+ * call goes on with the next member.  After a failure of the file itself
+ * shard_input_dead() is true and every call fails.
  */
 int shard_input_next(shard_input *in, shard_line *line);
+int shard_input_dead(const shard_input *in);
 
 /* Bytes read from the file so far (compressed size, for progress). */
 uint64_t shard_input_bytes(const shard_input *in);

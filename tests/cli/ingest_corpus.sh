@@ -143,3 +143,20 @@ check first_offenders_then_a_count sh -c "
 "$SHARD" compile -v "$TMP/bad.jsonl" -o "$TMP/badv" 2> "$TMP/badv.err"
 check verbose_prints_every_offender sh -c "
     test \$(grep -c 'bad.jsonl:[0-9]*: invalid JSON' '$TMP/badv.err') -eq 12"
+
+# In an archive a failed member loses only itself: with --keep-going the
+# members after it are read.
+mkdir -p "$TMP/m"
+printf '{"prompt":"a","response":"first","label":"pos"}\n' > "$TMP/m/1.jsonl"
+printf '{"prompt":"a","response":"last","label":"neg"}\n' > "$TMP/m/3.jsonl"
+gzip -dc "$HH" | gzip -c | head -c 100000 > "$TMP/m/2.jsonl.gz"
+(cd "$TMP/m" && tar cf ../m.tar 1.jsonl 2.jsonl.gz 3.jsonl)
+"$SHARD" compile -q "$TMP/m.tar" -o "$TMP/m1" 2> "$TMP/m1.err"
+check bad_member_fails_the_run sh -c "test $? -eq 1 &&
+    grep -q 'm.tar:2.jsonl.gz: truncated gzip input' '$TMP/m1.err'"
+"$SHARD" compile -q --keep-going "$TMP/m.tar" -o "$TMP/m2" 2>/dev/null
+"$SHARD" cat "$TMP/m2" > "$TMP/m2.cat"
+check keep_going_reads_members_after_a_bad_one sh -c "
+    grep -q '\"response\": \"first\"' '$TMP/m2.cat' &&
+    grep -q '\"response\": \"last\"' '$TMP/m2.cat' &&
+    grep -q '\"error\": \".*m.tar:2.jsonl.gz: truncated' '$TMP/m2/manifest.json'"

@@ -253,6 +253,19 @@ def torch_ranks_split_the_data():
     check(sorted(got) == sorted(want), "ranks miss or repeat records")
 
 
+def torch_pairs_stay_in_one_batch():
+    try:
+        ShardIterableDataset(ZSTD, select="pairs", batch_size=3)
+        raise AssertionError("accepted an odd batch size for pairs")
+    except ValueError:
+        pass
+    ds = ShardIterableDataset(ZSTD, select="pairs", batch_size=6,
+                              max_len=64, seed=5)
+    for b in ds:
+        labels = b["label"].tolist()
+        check(len(labels) % 2 == 0, "a batch of %d records" % len(labels))
+
+
 def worker_plan_tail():
     # Worker 1 has one batch more: after 5 batches (0,1,0,1,1) it is done.
     pos, first = worker_plan([4, 6], 2, 5)
@@ -284,5 +297,6 @@ case("torch_resume_with_workers_is_exact",
 case("torch_state_without_workers_counts_itself",
      torch_state_without_workers_counts_itself, True)
 case("torch_ranks_split_the_data", torch_ranks_split_the_data, True)
+case("torch_pairs_stay_in_one_batch", torch_pairs_stay_in_one_batch, True)
 case("worker_plan_tail", worker_plan_tail, True)
 sys.exit(1 if failures else 0)

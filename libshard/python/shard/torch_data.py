@@ -118,7 +118,7 @@ class ShardIterableDataset(IterableDataset):
     """Batches of a libshard dataset for torch.utils.data.DataLoader.
 
     select: "neg", "pos", "both", "all" or "pairs" (chosen then rejected
-    pair, adjacent).  Each record is cut to max_len tokens.  Batches are
+    record of each pair, adjacent in one batch: batch_size must be even).  Each record is cut to max_len tokens.  Batches are
     dicts of pad_packed() plus "label" (0 unl, 1 pos, 2 neg per record)
     and "batch_index".
     """
@@ -127,6 +127,9 @@ class ShardIterableDataset(IterableDataset):
                  shuffle=True, seed=0, window=8, rank=None, world=None,
                  readahead=True, pad_id=0):
         super().__init__()
+        if select == "pairs" and batch_size % 2:
+            raise ValueError("select='pairs' needs an even batch_size, "
+                             "so that no pair is split across batches")
         self.path = str(path)
         self.select = select
         self.batch_size = batch_size

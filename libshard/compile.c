@@ -862,26 +862,18 @@ static int dedup_load(compiler *c)
     snprintf(p, sizeof(p), "%s/%s", c->outdir, SHARD_KEYS_PATH);
     if ((rc = shard_dedup_load(c->dedup, p, c->opt->normalize)) ==
         SHARD_ENOTFOUND)
-        return shard_errf(c->err, rc, "%s: no key table: it was compiled "
-                          "with its keys past --mem-limit, or before "
-                          "dedup", c->outdir);
+        return shard_errf(c->err, rc, "%s: no key table (compiled before "
+                          "dedup existed)", c->outdir);
     return rc < 0 ? dedup_failed(c, rc) : 0;
 }
 
-/*
- * Keeps the key table with the dataset for a later --append; a table
- * that went to disk is not kept (nor a stale one left).
- */
+/* Keeps the key table with the dataset for a later --append. */
 static int dedup_save(compiler *c)
 {
     char p[4400];
     int rc;
 
     snprintf(p, sizeof(p), "%s/%s", c->outdir, SHARD_KEYS_PATH);
-    if (shard_dedup_spilled(c->dedup)) {
-        unlink(p);
-        return 0;
-    }
     rc = shard_dedup_save(c->dedup, p, c->opt->normalize);
     return rc < 0 ? dedup_failed(c, rc) : 0;
 }

@@ -47,6 +47,10 @@ struct shard_dedup {
     uint64_t decided;    /* second sweep: decisions so far */
     FILE *part[FANOUT];  /* first sweep, spilled: one file per range */
     uint8_t *fates;      /* spilled: 2 bits per note */
+    FILE *summary;       /* spilled: each key with its labels */
+    FILE *written;       /* spilled: each record written, at its position */
+    dedup_entry pending; /* spilled: the last record written, until the
+                            next decision (shard_dedup_unwrite) */
     uint64_t peak;
     char tmpdir[4096];
     char err[SHARD_ERRMAX];
@@ -349,6 +353,20 @@ static int row_put(shard_dedup *d, FILE *f, const dedup_entry *e)
     return 0;
 }
 
+/* A temporary file under tmpdir, already unlinked.  NULL on failure. */
+static FILE *scratch_file(shard_dedup *d, const char *name)
+{
+    char p[4200];
+    FILE *f;
+
+    snprintf(p, sizeof(p), "%s/.dedup-%s.tmp", d->tmpdir, name);
+    if (!(f = fopen(p, "w+b")))
+        shard_errf(d->err, SHARD_EIO, "%s: %s", p, strerror(errno));
+    else
+        unlink(p);
+    return f;
+}
+
 /* Goes to disk: the first sweep starts over, writing partitions. */
 static int spill_begin(shard_dedup *d)
 {
@@ -446,6 +464,14 @@ static int resolve_file(shard_dedup *d, FILE *f, int depth,
         e = &d->slots[slot_of(d, row.lo, row.hi)];
         fate_set(d, row.pos, entry_fate(e, label, d->policy));
     }
+    for (size_t i = 0; rc == 0 && i < d->cap; i++)
+        if (d->slots[i].lo || d->slots[i].hi) {
+            row = d->slots[i];
+            row.pos = row.seen = 0;
+            rc = row_put(d, d->summary, &row);
+        }
+    if (rc < 0)
+        return rc;
     if (ferror(f))
         return shard_errf(d->err, SHARD_EIO, "dedup partition: %s",
                           strerror(errno));
@@ -461,6 +487,9 @@ int shard_dedup_resolve(shard_dedup *d)
         return 0;
     if (!(d->fates = calloc(d->notes / 4 + 1, 1)))
         return SHARD_ENOMEM;
+    if (!(d->summary = scratch_file(d, "keys")) ||
+        !(d->written = scratch_file(d, "written")))
+        return SHARD_EIO;
     note_peak(d, d->notes / 4 + 1);
     for (int i = 0; i < FANOUT; i++) {
         if (rc == 0 && fflush(d->part[i]) != 0)
@@ -491,7 +520,17 @@ int shard_dedup_decide(shard_dedup *d, const shard_key *k, int label,
     if (d->spilled) {
         uint64_t s = d->decided++;
 
-        return (d->fates[s / 4] >> (2 * (s % 4))) & 3;
+        fate = (d->fates[s / 4] >> (2 * (s % 4))) & 3;
+        if ((fate == SHARD_FATE_KEEP || fate == SHARD_FATE_KEEP_FLAGGED) &&
+            label != SHARD_DEDUP_PAIR) {
+            if (d->pending.lo | d->pending.hi &&
+                row_put(d, d->written, &d->pending) < 0)
+                return SHARD_EIO;
+            d->pending = (dedup_entry){k->lo, k->hi, position,
+                                       (uint8_t)(WRITTEN | 1u << label), 0,
+                                       {0, 0}};
+        }
+        return fate;
     }
     e = &d->slots[slot_of(d, k->lo, k->hi)];
     if (!(e->labels & (1u << label)))
@@ -511,8 +550,11 @@ void shard_dedup_unwrite(shard_dedup *d, const shard_key *k)
 {
     dedup_entry *e;
 
-    if (d->spilled)
+    if (d->spilled) {
+        if (d->pending.lo == k->lo && d->pending.hi == k->hi)
+            d->pending.lo = d->pending.hi = 0;
         return;
+    }
     e = &d->slots[slot_of(d, k->lo, k->hi)];
     if (e->lo == k->lo && e->hi == k->hi)
         e->labels &= (uint8_t)~WRITTEN;
@@ -545,6 +587,10 @@ void shard_dedup_free(shard_dedup *d)
             part_path(d, p, sizeof(p), 0, (uint64_t)i);
             unlink(p);
         }
+    if (d->summary)
+        fclose(d->summary);
+    if (d->written)
+        fclose(d->written);
     free(d->slots);
     free(d->fates);
     free(d);
@@ -568,26 +614,58 @@ enum {
 };
 
 static void keys_header(unsigned char *h, const shard_dedup *d,
-                        int normalize, uint64_t body)
+                        int normalize, uint64_t count, uint64_t body)
 {
     memset(h, 0, KEYS_HEADER);
     memcpy(h, KEYS_MAGIC, 8);
     shard_put16(h + KH_MAJOR, 1);
     shard_put32(h + KH_ENTRY, sizeof(dedup_entry));
-    shard_put64(h + KH_COUNT, d->count);
+    shard_put64(h + KH_COUNT, count);
     h[KH_NORMALIZE] = (unsigned char)normalize;
     h[KH_CONFLICTS] = (unsigned char)d->policy;
     shard_put64(h + KH_BODY_SUM, body);
     shard_put64(h + KH_HEADER_SUM, XXH3_64bits(h, KEYS_HEADER));
 }
 
-/* Writes the entries in slot order, `seen` zeroed; returns their sum. */
-static int keys_body(shard_dedup *d, FILE *f, uint64_t *sum)
+/* Appends the rows of a spilled table's file `from` to f. */
+static int keys_copy(FILE *from, FILE *f, XXH3_state_t *st, uint64_t *n)
+{
+    dedup_entry e;
+
+    rewind(from);
+    while (fread(&e, sizeof(e), 1, from) == 1) {
+        XXH3_64bits_update(st, &e, sizeof(e));
+        if (fwrite(&e, sizeof(e), 1, f) != 1)
+            return SHARD_EIO;
+        (*n)++;
+    }
+    return ferror(from) ? SHARD_EIO : 0;
+}
+
+/*
+ * Writes the entries, `seen` zeroed, and sets their count and sum.  A
+ * table on disk writes each key with its labels, then each record
+ * written with its position: one key in several entries.
+ */
+static int keys_body(shard_dedup *d, FILE *f, uint64_t *count,
+                     uint64_t *sum)
 {
     XXH3_state_t st;
 
     XXH3_INITSTATE(&st);
     XXH3_64bits_reset(&st);
+    *count = 0;
+    if (d->spilled) {
+        if ((d->pending.lo | d->pending.hi) &&
+            row_put(d, d->written, &d->pending) < 0)
+            return SHARD_EIO;
+        d->pending.lo = d->pending.hi = 0;
+        if (keys_copy(d->summary, f, &st, count) < 0 ||
+            keys_copy(d->written, f, &st, count) < 0)
+            return SHARD_EIO;
+        *sum = XXH3_64bits_digest(&st);
+        return 0;
+    }
     for (size_t i = 0; i < d->cap; i++) {
         dedup_entry e = d->slots[i];
 
@@ -598,6 +676,7 @@ static int keys_body(shard_dedup *d, FILE *f, uint64_t *sum)
         XXH3_64bits_update(&st, &e, sizeof(e));
         if (fwrite(&e, sizeof(e), 1, f) != 1)
             return SHARD_EIO;
+        (*count)++;
     }
     *sum = XXH3_64bits_digest(&st);
     return 0;
@@ -607,20 +686,17 @@ int shard_dedup_save(shard_dedup *d, const char *path, int normalize)
 {
     unsigned char h[KEYS_HEADER] = {0};
     char tmp[4200];
-    uint64_t sum = 0;
+    uint64_t sum = 0, count = 0;
     FILE *f;
     int ok;
 
-    if (d->spilled)
-        return shard_errf(d->err, SHARD_EINVAL, "the key table went to "
-                          "disk: not kept with the dataset");
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     if (!(f = fopen(tmp, "wb")))
         return shard_errf(d->err, SHARD_EIO, "%s: %s", tmp,
                           strerror(errno));
     ok = fwrite(h, 1, sizeof(h), f) == sizeof(h) &&
-         keys_body(d, f, &sum) == 0;
-    keys_header(h, d, normalize, sum);
+         keys_body(d, f, &count, &sum) == 0;
+    keys_header(h, d, normalize, count, sum);
     ok = ok && fseek(f, 0, SEEK_SET) == 0 &&
          fwrite(h, 1, sizeof(h), f) == sizeof(h) && fflush(f) == 0 &&
          fsync(fileno(f)) == 0;
@@ -656,6 +732,16 @@ static int keys_check(shard_dedup *d, const unsigned char *h,
     return 0;
 }
 
+/* A saved entry into the table: one key may come in several entries. */
+static void key_merge(dedup_entry *e, const dedup_entry *row)
+{
+    e->labels |= row->labels;
+    e->seen |= row->labels;
+    e->pad[0] |= row->labels;
+    if (row->labels & WRITTEN)
+        e->pos = row->pos;
+}
+
 int shard_dedup_load(shard_dedup *d, const char *path, int normalize)
 {
     unsigned char h[KEYS_HEADER];
@@ -684,8 +770,7 @@ int shard_dedup_load(shard_dedup *d, const char *path, int normalize)
         else if (!(e = table_upsert(d, row.lo, row.hi, &rc)))
             rc = rc < 0 ? rc : SHARD_ENOMEM;
         else
-            *e = (dedup_entry){row.lo, row.hi, row.pos, row.labels,
-                               row.labels, {row.labels, 0}};
+            key_merge(e, &row);
         XXH3_64bits_update(&st, &row, sizeof(row));
     }
     sum = XXH3_64bits_digest(&st);

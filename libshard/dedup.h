@@ -144,8 +144,8 @@ const char *shard_dedup_errmsg(const shard_dedup *d);
 
 /*
  * Writes the table to `path` (temporary file, fsync, rename), after the
- * second sweep.  Returns 0, SHARD_EINVAL when the table went to disk
- * (then it is not kept), or SHARD_EIO.
+ * second sweep, from memory or from the files of a table on disk.
+ * Returns 0 or SHARD_EIO.
  */
 int shard_dedup_save(shard_dedup *d, const char *path, int normalize);
 

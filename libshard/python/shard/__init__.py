@@ -55,8 +55,10 @@ class _Tokens:
             "version": 3,
         }
 
-    def __del__(self):
-        lib.shard_record_release(ctypes.byref(self._rec))
+    # Bound at definition: module globals may be gone at interpreter exit.
+    def __del__(self, _release=lib.shard_record_release,
+                _byref=ctypes.byref):
+        _release(_byref(self._rec))
 
 
 class RecordView:
@@ -110,9 +112,9 @@ class Dataset:
         self.path = str(path)
         self.select = select
 
-    def close(self):
+    def close(self, _close=lib.shard_dataset_close):
         if self._h:
-            lib.shard_dataset_close(self._h)
+            _close(self._h)
             self._h = None
 
     def __del__(self):
@@ -181,9 +183,9 @@ class Loader:
         self._batch = _native.Batch()
         self._batch_ref = ctypes.byref(self._batch)
 
-    def close(self):
+    def close(self, _close=lib.shard_loader_close):
         if self._h:
-            lib.shard_loader_close(self._h)
+            _close(self._h)
             self._h = None
 
     def __del__(self):

@@ -1,6 +1,6 @@
 /*
  * cmd_cat.c - shard cat DIR [--label SEL] [--format jsonl|tokens]
- *             [--shuffle] [--seed N]
+ *             [--shuffle] [--seed N] [--epoch N] [--rank R --world W]
  *
  * Writes records to stdout, in dataset order or shuffled as a loader
  * would give them.  jsonl: context, response, label, reward and ids, from
@@ -169,8 +169,8 @@ static void put_tokens(FILE *out, const shard_record *rec)
 
 typedef struct {
     const char *label, *format;
-    int jsonl, shuffle;
-    uint64_t seed;
+    int jsonl, shuffle, rank, world;
+    uint64_t seed, epoch;
 } cat_args;
 
 static int parse_cat(int argc, char **argv, cat_args *a, char ***paths)
@@ -185,6 +185,11 @@ static int parse_cat(int argc, char **argv, cat_args *a, char ***paths)
         {"shuffle", 0, OPT_FLAG, &a->shuffle, NULL,
          "the loader's shuffled order (frames, then windows)"},
         {"seed", 0, OPT_SIZE, &a->seed, "N", "shuffle seed (0)"},
+        {"epoch", 0, OPT_SIZE, &a->epoch, "N", "shuffle epoch (0)"},
+        {"rank", 0, OPT_INT, &a->rank, "R",
+         "write partition R of --world (0)"},
+        {"world", 0, OPT_INT, &a->world, "W",
+         "partitions: disjoint, covering, in order (1)"},
         {NULL, 0, 0, NULL, NULL, NULL},
     };
     cli_command cmd = {"cat", "DIR|SHARD [--label SEL] [--format F]",
@@ -266,7 +271,7 @@ int cli_open_loader(const char *cmd, const char *path, const char *label,
 
 int cmd_cat(int argc, char **argv)
 {
-    cat_args a = {0};
+    cat_args a = {NULL, NULL, 0, 0, 0, 1, 0, 0};
     shard_loader_options lopt = SHARD_LOADER_OPTIONS_INIT;
     shard_dataset *ds;
     shard_loader *l;
@@ -278,7 +283,20 @@ int cmd_cat(int argc, char **argv)
     lopt.shuffle = a.shuffle;
     lopt.seed = a.seed;
     lopt.readahead = 1;
+    lopt.rank = (uint32_t)a.rank;
+    lopt.world = (uint32_t)a.world;
+    if (a.rank < 0 || a.world < 1 || a.rank >= a.world) {
+        cli_error("cat: --rank %d of --world %d: need 0 <= rank < world",
+                  a.rank, a.world);
+        free(paths);
+        return EXIT_USAGE;
+    }
     rc = cli_open_loader("cat", paths[0], a.label, &lopt, &ds, &l);
+    if (rc == EXIT_OK && a.epoch) {
+        shard_loader_state st = {a.seed, a.epoch, 0};
+
+        shard_loader_seek(l, &st);
+    }
     if (rc == EXIT_OK) {
         rc = cli_write_records(stdout, ds, l, !strcmp(a.format, "tokens"));
         shard_loader_close(l);

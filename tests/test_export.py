@@ -116,11 +116,25 @@ def shuffled_cat_is_a_permutation():
     check(ids == [r["record_id"] for r in again], "seed does not fix it")
 
 
+def cat_partitions_split_the_shuffled_order():
+    def ids(*more):
+        return [r["record_id"] for r in read_token_stream(
+            run("cat", DATASET, "--format", "tokens", "--shuffle", "--seed",
+                "3", *more))]
+    whole = ids()
+    parts = [ids("--rank", str(r), "--world", "3") for r in range(3)]
+    check(sum(parts, []) == whole, "ranks do not tile the order")
+    check(max(map(len, parts)) - min(map(len, parts)) <= 1, "unbalanced")
+    check(ids("--epoch", "1") != whole, "epoch 1 repeats epoch 0")
+    check(sorted(ids("--epoch", "1")) == sorted(whole), "epoch 1 differs")
+
+
 def usage_errors_exit_2():
     for args in (["export", DATASET, "-o", TMP + "/x"],
                  ["export", DATASET, "--to", "parquet", "-o", TMP + "/x"],
                  ["cat", DATASET, "--format", "csv"],
-                 ["cat", DATASET, "--label", "maybe"]):
+                 ["cat", DATASET, "--label", "maybe"],
+                 ["cat", DATASET, "--rank", "2", "--world", "2"]):
         rc = subprocess.run([SHARD] + args, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL).returncode
         check(rc == 2, "%s: exit %d" % (" ".join(args[:4]), rc))
@@ -137,5 +151,7 @@ case("megatron_uint16_read_back_by_independent_reader",
 case("jsonl_export_equals_cat", jsonl_export_equals_cat)
 case("pairs_come_adjacent", pairs_come_adjacent)
 case("shuffled_cat_is_a_permutation", shuffled_cat_is_a_permutation)
+case("cat_partitions_split_the_shuffled_order",
+     cat_partitions_split_the_shuffled_order)
 case("usage_errors_exit_2", usage_errors_exit_2)
 sys.exit(1 if failures else 0)

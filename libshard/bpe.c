@@ -921,28 +921,38 @@ static int bpe_cut_ok(const shard_bpe *b, const unsigned char *p, size_t n,
 
 /*
  * A long piece is cut where bpe_cut_ok() holds and each chunk is merged on
- * its own.  That gives the same ranks as merging the whole piece: no pair
- * across a cut is ever a token, so the candidates left and right of a cut
- * never change each other, and the whole piece's order (lowest rank, then
- * leftmost) restricted to one side is that side's own order, because a
- * tie between the sides goes to the left one and the left side's ranks
- * are still merged in its own order.  A chunk that is a token as a whole
- * is still merged byte by byte, as the whole piece would be.
+ * its own.  That gives the same ranks as merging the whole piece.  No pair
+ * across a cut is ever a token, so a merge changes parts and pairs on its
+ * own side only, and the candidates of one side at any moment are those
+ * that side would have alone after the same merges of its own.  Each
+ * merge of the whole piece takes the lowest-rank, leftmost candidate of
+ * all, so in particular the lowest-rank, leftmost one of its side: the
+ * merges that fall on one side are, in order, the merges that side makes
+ * alone (a tie between sides goes left, which changes which side moves
+ * first, never which pair a side takes next).  Both end when no candidate
+ * is left.  A chunk that is a token as a whole is still merged pair by
+ * pair, as it would be inside the whole piece.
  */
+size_t shard_bpe_next_cut(const shard_bpe *b, const unsigned char *piece,
+                          size_t n, size_t from)
+{
+    for (size_t i = from + 1; i < n; i++)
+        if (bpe_cut_ok(b, piece, n, i))
+            return i;
+    return n;
+}
+
 long shard_bpe_merge_large(const shard_bpe *b, const unsigned char *piece,
                            size_t n, uint32_t *out)
 {
-    size_t start = 0;
     long got = 0, k;
 
-    for (size_t i = 1; i <= n; i++) {
-        if (i < n && !bpe_cut_ok(b, piece, n, i))
-            continue;
-        k = bpe_merge_chunk(b, piece + start, i - start, out + got);
+    for (size_t start = 0, end; start < n; start = end) {
+        end = shard_bpe_next_cut(b, piece, n, start);
+        k = bpe_merge_chunk(b, piece + start, end - start, out + got);
         if (k < 0)
             return -1;
         got += k;
-        start = i;
     }
     return got;
 }

@@ -117,6 +117,18 @@ long shard_bpe_merge_large(const shard_bpe *b, const unsigned char *piece,
                            size_t n, uint32_t *out);
 
 /*
+ * The first place after `from` (0 <= from < n) where piece[0..n) may be
+ * cut: no token holds the two bytes around it with the byte before or
+ * after them, so no merge can join across it, and the ranks of the piece
+ * are the ranks of the two sides merged apart (the proof is in bpe.c).
+ * Returns n when there is none.  The argument holds for any merge rule
+ * whose parts are always tokens of the table and that picks the lowest
+ * priority, leftmost first: tiktoken's ranks or listed merges alike.
+ */
+size_t shard_bpe_next_cut(const shard_bpe *b, const unsigned char *piece,
+                          size_t n, size_t from);
+
+/*
  * The rank-queue merge of a whole piece, without cuts: merge_large's
  * strategy for long chunks.  Returns as the others do, or -2 when its
  * lists fell out of order (see bpe.c; merge_large then falls back to

@@ -640,6 +640,40 @@ TEST(long_piece_strategies_equal_heap_merge)
     check_long_strategies(4, 1);
 }
 
+/* Every cut shard_bpe_next_cut() finds is crossed by no token at all:
+ * checked by looking up every substring across it. */
+TEST(cuts_are_crossed_by_no_token)
+{
+    static unsigned char p[3000];
+    size_t cuts = 0;
+
+    for (int e = 0; e < 3; e++) {
+        shard_tokenizer *t = open_or_fail(all_encodings[e]);
+        const shard_bpe *b = shard_tokenizer_ranks(t);
+
+        for (int s = 0; s < 10; s++) {
+            size_t n = sizeof(p), c = 0;
+
+            fill_shape(p, n, s, (uint64_t)(300 + s + 10 * e));
+            while ((c = shard_bpe_next_cut(b, p, n, c)) < n) {
+                size_t lo = c > b->max_len ? c - b->max_len : 0;
+
+                cuts++;
+                for (size_t a = lo; a < c; a++)
+                    for (size_t z = c + 1; z <= n && z - a <= b->max_len;
+                         z++)
+                        if (shard_bpe_rank(b, p + a, z - a) !=
+                            SHARD_BPE_NONE)
+                            FAILF("%s %s: a token spans the cut at %zu",
+                                  all_encodings[e], long_shapes[s], c);
+            }
+        }
+        shard_tokenizer_close(t);
+    }
+    CHECK(cuts > 1000);
+    CHECK_EQ_INT(shard_bpe_next_cut(NULL, p, 1, 0), 1);
+}
+
 /* Builds a table of the 256 bytes and `extra` random strings over "abc"
  * (2 to 7 bytes), all at shuffled ranks, so that merges come in orders no
  * published vocabulary has. */

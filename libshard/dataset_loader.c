@@ -79,36 +79,26 @@ struct shard_loader {
 
 /* ---- randomness ------------------------------------------------------ */
 
-/* splitmix64: a full-period 64-bit generator with a strong output mix. */
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 /* A stream key derived from a parent key and a number. */
 static uint64_t rng_derive(uint64_t key, uint64_t n)
 {
     uint64_t s = key ^ (n * 0xd1342543de82ef95ull + 0x2545f4914f6cdd1dull);
 
-    rng_next(&s);
-    return rng_next(&s);
+    shard_splitmix64(&s);
+    return shard_splitmix64(&s);
 }
 
 /* Uniform in [0, n), n > 0, without modulo bias (Lemire's method). */
 static uint64_t rng_below(uint64_t *s, uint64_t n)
 {
-    unsigned __int128 m = (unsigned __int128)rng_next(s) * n;
+    unsigned __int128 m = (unsigned __int128)shard_splitmix64(s) * n;
     uint64_t low = (uint64_t)m;
 
     if (low < n) {
         uint64_t floor = -n % n;
 
         while (low < floor) {
-            m = (unsigned __int128)rng_next(s) * n;
+            m = (unsigned __int128)shard_splitmix64(s) * n;
             low = (uint64_t)m;
         }
     }

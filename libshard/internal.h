@@ -30,6 +30,19 @@ void shard_copy_last_error(const char *msg);
  */
 int shard_grow(void **p, size_t *cap, size_t need, size_t elem);
 
+/*
+ * splitmix64: advances *s and returns the next output of a full-period
+ * 64-bit generator with a strong output mix.  Cannot fail.
+ */
+static inline uint64_t shard_splitmix64(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
 /* Aligns v up to a multiple of a (a power of two). */
 static inline uint64_t shard_align_up(uint64_t v, uint64_t a)
 {

@@ -887,7 +887,7 @@ static int dedup_sweep(compiler *c, char *const *inputs, size_t n)
 {
     int rc;
 
-    if ((rc = shard_dedup_open(&c->dedup, c->app ? 0 : c->opt->mem_limit,
+    if ((rc = shard_dedup_open(&c->dedup, c->opt->mem_limit,
                                c->opt->conflicts, c->outdir)) < 0)
         return shard_errf(c->err, rc, "out of memory");
     if (c->app && (rc = dedup_load(c)) < 0)

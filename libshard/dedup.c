@@ -33,6 +33,7 @@ typedef struct {
 _Static_assert(sizeof(dedup_entry) == 24, "a key costs 24 bytes");
 
 #define WRITTEN 0x80u /* a record was written for the key, at `pos` */
+#define OLD 1         /* pad[1] of a partition row from the key table */
 #define FANOUT 16     /* partitions per split, by 4 hash bits */
 #define MAX_DEPTH 15  /* 4 * 15 bits of `hi` split; then keys are equal */
 #define MIN_SLOTS 16
@@ -51,6 +52,10 @@ struct shard_dedup {
     FILE *written;       /* spilled: each record written, at its position */
     dedup_entry pending; /* spilled: the last record written, until the
                             next decision (shard_dedup_unwrite) */
+    char keys_path[4096]; /* the key table loaded, or "" */
+    int keys_norm;
+    uint64_t *gone;      /* spilled: superseded records, as tombstones */
+    size_t n_gone, cap_gone;
     uint64_t peak;
     char tmpdir[4096];
     char err[SHARD_ERRMAX];
@@ -367,7 +372,14 @@ static FILE *scratch_file(shard_dedup *d, const char *name)
     return f;
 }
 
-/* Goes to disk: the first sweep starts over, writing partitions. */
+static int keys_read(shard_dedup *d, const char *path, int normalize,
+                     int (*put)(shard_dedup *, const dedup_entry *));
+static int put_part(shard_dedup *d, const dedup_entry *row);
+
+/*
+ * Goes to disk: the first sweep starts over, writing partitions, which
+ * begin with the rows of the key table loaded, if any.
+ */
 static int spill_begin(shard_dedup *d)
 {
     int rc;
@@ -379,6 +391,9 @@ static int spill_begin(shard_dedup *d)
     if ((rc = table_alloc(d, d->max_cap)) < 0)
         return rc;
     if ((rc = parts_create(d, d->part, 0, 0)) < 0)
+        return rc;
+    if (d->keys_path[0] &&
+        (rc = keys_read(d, d->keys_path, d->keys_norm, put_part)) < 0)
         return rc;
     return SHARD_DEDUP_RESTART;
 }
@@ -410,6 +425,24 @@ static void fate_set(shard_dedup *d, uint32_t seq, int fate)
 
 static int resolve_file(shard_dedup *d, FILE *f, int depth,
                         uint64_t prefix);
+static void key_merge(dedup_entry *e, const dedup_entry *row);
+static int entry_superseded(const shard_dedup *d, const dedup_entry *e);
+
+/* Keeps the records of this partition that the new labels drop. */
+static int note_superseded(shard_dedup *d)
+{
+    for (size_t i = 0; i < d->cap; i++) {
+        int label = entry_superseded(d, &d->slots[i]);
+
+        if (label < 0)
+            continue;
+        if (shard_grow((void **)&d->gone, &d->cap_gone, d->n_gone + 1,
+                       sizeof(*d->gone)))
+            return SHARD_ENOMEM;
+        d->gone[d->n_gone++] = (uint64_t)label << 32 | d->slots[i].pos;
+    }
+    return 0;
+}
 
 /* Splits a partition too large for the table by its next hash bits. */
 static int split_file(shard_dedup *d, FILE *f, int depth, uint64_t prefix)
@@ -455,19 +488,28 @@ static int resolve_file(shard_dedup *d, FILE *f, int depth,
     while (fread(&row, sizeof(row), 1, f) == 1) {
         if (!(e = table_upsert(d, row.lo, row.hi, &rc)))
             return rc < 0 ? rc : split_file(d, f, depth, prefix);
-        e->labels |= row.labels;
+        if (row.pad[1] == OLD)
+            key_merge(e, &row);
+        else
+            e->labels |= row.labels;
     }
+    if ((rc = note_superseded(d)) < 0)
+        return rc;
     rewind(f);
     while (fread(&row, sizeof(row), 1, f) == 1) {
         int label = __builtin_ctz(row.labels);
 
+        if (row.pad[1] == OLD)
+            continue;
         e = &d->slots[slot_of(d, row.lo, row.hi)];
         fate_set(d, row.pos, entry_fate(e, label, d->policy));
     }
     for (size_t i = 0; rc == 0 && i < d->cap; i++)
         if (d->slots[i].lo || d->slots[i].hi) {
             row = d->slots[i];
-            row.pos = row.seen = 0;
+            row.seen = row.pad[0] = row.pad[1] = 0;
+            if (!(row.labels & WRITTEN))
+                row.pos = 0;
             rc = row_put(d, d->summary, &row);
         }
     if (rc < 0)
@@ -593,6 +635,7 @@ void shard_dedup_free(shard_dedup *d)
         fclose(d->written);
     free(d->slots);
     free(d->fates);
+    free(d->gone);
     free(d);
 }
 
@@ -742,12 +785,35 @@ static void key_merge(dedup_entry *e, const dedup_entry *row)
         e->pos = row->pos;
 }
 
-int shard_dedup_load(shard_dedup *d, const char *path, int normalize)
+/* A key table row into the table: 1 when the table is full. */
+static int put_table(shard_dedup *d, const dedup_entry *row)
+{
+    dedup_entry *e;
+    int rc;
+
+    if (!(e = table_upsert(d, row->lo, row->hi, &rc)))
+        return rc < 0 ? rc : 1;
+    key_merge(e, row);
+    return 0;
+}
+
+/* A key table row into its partition, marked as such. */
+static int put_part(shard_dedup *d, const dedup_entry *row)
+{
+    dedup_entry r = *row;
+
+    r.pad[1] = OLD;
+    return row_put(d, d->part[part_of(r.hi, 0)], &r);
+}
+
+/* Reads a key table's rows into `put`; stops at its first non-zero. */
+static int keys_read(shard_dedup *d, const char *path, int normalize,
+                     int (*put)(shard_dedup *, const dedup_entry *))
 {
     unsigned char h[KEYS_HEADER];
     uint64_t count, sum;
     XXH3_state_t st;
-    dedup_entry row, *e;
+    dedup_entry row;
     FILE *f = fopen(path, "rb");
     int rc = 0;
 
@@ -767,10 +833,8 @@ int shard_dedup_load(shard_dedup *d, const char *path, int normalize)
     for (uint64_t i = 0; rc == 0 && i < count; i++) {
         if (fread(&row, sizeof(row), 1, f) != 1)
             rc = SHARD_ECORRUPT;
-        else if (!(e = table_upsert(d, row.lo, row.hi, &rc)))
-            rc = rc < 0 ? rc : SHARD_ENOMEM;
         else
-            key_merge(e, &row);
+            rc = put(d, &row);
         XXH3_64bits_update(&st, &row, sizeof(row));
     }
     sum = XXH3_64bits_digest(&st);
@@ -782,23 +846,51 @@ int shard_dedup_load(shard_dedup *d, const char *path, int normalize)
     return rc;
 }
 
+int shard_dedup_load(shard_dedup *d, const char *path, int normalize)
+{
+    int rc;
+
+    snprintf(d->keys_path, sizeof(d->keys_path), "%s", path);
+    d->keys_norm = normalize;
+    if ((rc = keys_read(d, path, normalize, put_table)) != 1) {
+        if (rc < 0)
+            d->keys_path[0] = '\0';
+        return rc;
+    }
+    rc = spill_begin(d); /* no note yet: nothing to start again */
+    return rc == SHARD_DEDUP_RESTART ? 0 : rc;
+}
+
+/*
+ * The label of the record written before for an entry loaded from a key
+ * table, when the labels met since make it a conflict the policy drops;
+ * else -1.
+ */
+static int entry_superseded(const shard_dedup *d, const dedup_entry *e)
+{
+    unsigned old = e->pad[0] & 7u, now = e->labels & 7u;
+    int label;
+
+    if (!(e->pad[0] & WRITTEN) || !old || (old & (old - 1)) || now == old)
+        return -1;
+    label = __builtin_ctz(old);
+    if (d->policy == SHARD_CONFLICTS_KEEP ||
+        (d->policy == SHARD_CONFLICTS_NEG && label == SHARD_LABEL_NEG) ||
+        (d->policy == SHARD_CONFLICTS_POS && label == SHARD_LABEL_POS))
+        return -1;
+    return label;
+}
+
 void shard_dedup_superseded(shard_dedup *d,
                             void (*fn)(void *ctx, int label, uint32_t pos),
                             void *ctx)
 {
-    for (size_t i = 0; d->slots && i < d->cap; i++) {
-        const dedup_entry *e = &d->slots[i];
-        unsigned old = e->pad[0] & 7u, now = e->labels & 7u;
-        int label;
+    for (size_t i = 0; i < d->n_gone; i++)
+        fn(ctx, (int)(d->gone[i] >> 32), (uint32_t)d->gone[i]);
+    for (size_t i = 0; !d->spilled && d->slots && i < d->cap; i++) {
+        int label = entry_superseded(d, &d->slots[i]);
 
-        if (!(e->pad[0] & WRITTEN) || !old || (old & (old - 1)) ||
-            now == old)
-            continue;
-        label = __builtin_ctz(old);
-        if (d->policy == SHARD_CONFLICTS_KEEP ||
-            (d->policy == SHARD_CONFLICTS_NEG && label == SHARD_LABEL_NEG) ||
-            (d->policy == SHARD_CONFLICTS_POS && label == SHARD_LABEL_POS))
-            continue;
-        fn(ctx, label, e->pos);
+        if (label >= 0)
+            fn(ctx, label, d->slots[i].pos);
     }
 }

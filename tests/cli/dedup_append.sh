@@ -44,6 +44,11 @@ check new_shards_after_old sh -c "
     test -e '$TMP/halves_drop/pos/00000.shard' &&
     test -e '$TMP/halves_drop/pos/00001.shard'"
 check appended_dataset_verifies "$SHARD" verify "$TMP/halves_drop"
+"$SHARD" cat "$TMP/halves_drop" > "$TMP/halves.all"
+check readers_return_kept json_get "$TMP/halves_drop/manifest.json" "
+    j.accounting.kept === $(wc -l < "$TMP/halves.all") &&
+    j.accounting.kept < j.shards.reduce((n, s) => n + s.records, 0) ||
+    process.exit(1)"
 check inputs_listed_in_order json_get "$TMP/thirds/manifest.json" "
     j.inputs.map(i => i.path.replace(/.*\\//, '')).join() ===
         't1.jsonl,t2.jsonl,t3.jsonl' || process.exit(1)"

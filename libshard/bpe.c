@@ -496,32 +496,35 @@ static uint64_t bpe_heap_pop(bpe_heap *h)
 }
 
 /*
- * The parts of a long piece, for the heap and the queue merges.  Parts are
- * linked through next[]/prev[] by their start offsets; a start whose part
- * was absorbed on its left has part[] == SHARD_BPE_NONE.  pair[s] is the
- * rank of the part at s joined with its right neighbour.
+ * The parts of a long piece, for the heap, tree and queue merges: one node
+ * per start offset, so that touching a start touches one or two cache
+ * lines.  Parts are linked through next/prev by their start offsets; a
+ * start whose part was absorbed on its left has part == SHARD_BPE_NONE.
+ * v[s].pair is the rank of the part at s joined with its right neighbour.
  */
+typedef struct {
+    uint32_t next, prev, part, pair;
+    uint32_t after, before; /* the rank queue's list links */
+} bpe_node;
+
 typedef struct {
     const shard_bpe *b;
     const unsigned char *p;
     uint32_t n;
-    uint32_t *next, *prev, *part, *pair;
+    bpe_node *v; /* [n], one cache line or two per start */
 } bpe_parts;
 
-/* Points the arrays into mem (4 n entries) and starts from single bytes. */
-static void bpe_parts_start(bpe_parts *g, uint32_t *mem)
+/* Takes the n nodes at v and starts from single bytes. */
+static void bpe_parts_start(bpe_parts *g, bpe_node *v)
 {
     const shard_bpe *b = g->b;
 
-    g->next = mem;
-    g->prev = mem + g->n;
-    g->part = mem + 2 * (size_t)g->n;
-    g->pair = mem + 3 * (size_t)g->n;
+    g->v = v;
     for (uint32_t s = 0; s < g->n; s++) {
-        g->next[s] = s + 1;
-        g->prev[s] = s - 1;
-        g->part[s] = b->byte_rank[g->p[s]];
-        g->pair[s] = s + 1 < g->n
+        g->v[s].next = s + 1;
+        g->v[s].prev = s - 1;
+        g->v[s].part = b->byte_rank[g->p[s]];
+        g->v[s].pair = s + 1 < g->n
                          ? b->pair_rank[g->p[s] | (unsigned)g->p[s + 1] << 8]
                          : SHARD_BPE_NONE;
     }
@@ -530,23 +533,23 @@ static void bpe_parts_start(bpe_parts *g, uint32_t *mem)
 /* The rank of the part at s joined with the next one, or NONE. */
 static uint32_t bpe_parts_pair_rank(const bpe_parts *g, uint32_t s)
 {
-    uint32_t nx = g->next[s];
+    uint32_t nx = g->v[s].next;
 
     if (nx >= g->n)
         return SHARD_BPE_NONE;
-    return bpe_rank_join(g->b, g->p, s, nx, g->next[nx]);
+    return bpe_rank_join(g->b, g->p, s, nx, g->v[nx].next);
 }
 
 /* Joins the part at s with the next one into rank r. */
 static void bpe_parts_join(bpe_parts *g, uint32_t s, uint32_t r)
 {
-    uint32_t gone = g->next[s];
+    uint32_t gone = g->v[s].next;
 
-    g->part[s] = r;
-    g->part[gone] = SHARD_BPE_NONE;
-    g->next[s] = g->next[gone];
-    if (g->next[s] < g->n)
-        g->prev[g->next[s]] = s;
+    g->v[s].part = r;
+    g->v[gone].part = SHARD_BPE_NONE;
+    g->v[s].next = g->v[gone].next;
+    if (g->v[s].next < g->n)
+        g->v[g->v[s].next].prev = s;
 }
 
 /* Writes the ranks of the parts, left to right; returns how many. */
@@ -554,8 +557,8 @@ static long bpe_parts_emit(const bpe_parts *g, uint32_t *out)
 {
     long got = 0;
 
-    for (uint32_t s = 0; s < g->n; s = g->next[s])
-        out[got++] = g->part[s];
+    for (uint32_t s = 0; s < g->n; s = g->v[s].next)
+        out[got++] = g->v[s].part;
     return got;
 }
 
@@ -574,7 +577,7 @@ static void bpe_large_pair(bpe_large *g, uint32_t s)
 {
     uint32_t r = bpe_parts_pair_rank(&g->t, s);
 
-    g->t.pair[s] = r;
+    g->t.v[s].pair = r;
     if (r != SHARD_BPE_NONE)
         bpe_heap_push(&g->heap, BPE_KEY(r, s));
 }
@@ -586,13 +589,13 @@ static void bpe_large_run(bpe_large *g)
         uint32_t s = (uint32_t)(key & ((1ull << 40) - 1));
         uint32_t r = (uint32_t)(key >> 40);
 
-        if (g->t.part[s] == SHARD_BPE_NONE || g->t.pair[s] != r)
+        if (g->t.v[s].part == SHARD_BPE_NONE || g->t.v[s].pair != r)
             continue;
 
         bpe_parts_join(&g->t, s, r);
         bpe_large_pair(g, s);
         if (s > 0)
-            bpe_large_pair(g, g->t.prev[s]);
+            bpe_large_pair(g, g->t.v[s].prev);
     }
 }
 
@@ -600,12 +603,12 @@ long shard_bpe_merge_heap(const shard_bpe *b, const unsigned char *piece,
                           size_t n, uint32_t *out)
 {
     bpe_large g = {.t = {.b = b, .p = piece, .n = (uint32_t)n}};
-    uint32_t *mem;
+    bpe_node *mem;
     long got;
 
     if (n >= UINT32_MAX || n >= (1ull << 40))
         return -1;
-    mem = malloc(4 * (size_t)n * sizeof(*mem));
+    mem = malloc(n * sizeof(*mem));
     g.heap.key = malloc(2 * (size_t)n * sizeof(*g.heap.key));
     if (!mem || !g.heap.key) {
         free(mem);
@@ -615,8 +618,8 @@ long shard_bpe_merge_heap(const shard_bpe *b, const unsigned char *piece,
 
     bpe_parts_start(&g.t, mem);
     for (uint32_t s = 0; s < g.t.n; s++)
-        if (g.t.pair[s] != SHARD_BPE_NONE)
-            g.heap.key[g.heap.len++] = BPE_KEY(g.t.pair[s], s);
+        if (g.t.v[s].pair != SHARD_BPE_NONE)
+            g.heap.key[g.heap.len++] = BPE_KEY(g.t.v[s].pair, s);
     for (size_t i = g.heap.len / 2; i-- > 0;)
         bpe_heap_down(&g.heap, i);
 
@@ -648,7 +651,7 @@ long shard_bpe_merge_heap(const shard_bpe *b, const unsigned char *piece,
 typedef struct {
     uint64_t *bits[BPE_LEVELS];
     uint32_t *head, *tail;    /* [n_ranks] */
-    uint32_t *after, *before; /* [n]: neighbours in the rank's list */
+    bpe_node *v;              /* [n]: after/before link the lists */
     int disorder;
 } bpe_queue;
 
@@ -689,32 +692,32 @@ static inline void bpe_queue_add(bpe_queue *q, uint32_t r, uint32_t s)
 {
     uint32_t t;
 
-    q->after[s] = SHARD_BPE_NONE;
+    q->v[s].after = SHARD_BPE_NONE;
     if (!(q->bits[0][r >> 6] >> (r & 63) & 1)) {
-        q->before[s] = SHARD_BPE_NONE;
+        q->v[s].before = SHARD_BPE_NONE;
         q->head[r] = q->tail[r] = s;
         bpe_queue_mark(q, r);
         return;
     }
     t = q->tail[r];
     q->disorder |= t > s;
-    q->before[s] = t;
-    q->after[t] = s;
+    q->v[s].before = t;
+    q->v[t].after = s;
     q->tail[r] = s;
 }
 
 static inline void bpe_queue_remove(bpe_queue *q, uint32_t r, uint32_t s)
 {
-    uint32_t a = q->after[s], z = q->before[s];
+    uint32_t a = q->v[s].after, z = q->v[s].before;
 
     if (z == SHARD_BPE_NONE)
         q->head[r] = a;
     else
-        q->after[z] = a;
+        q->v[z].after = a;
     if (a == SHARD_BPE_NONE)
         q->tail[r] = z;
     else
-        q->before[a] = z;
+        q->v[a].before = z;
     if (q->head[r] == SHARD_BPE_NONE)
         bpe_queue_unmark(q, r);
 }
@@ -730,9 +733,9 @@ static inline void bpe_ranked_pair(bpe_ranked *g, uint32_t s)
 {
     uint32_t r = bpe_parts_pair_rank(&g->t, s);
 
-    if (g->t.pair[s] != SHARD_BPE_NONE)
-        bpe_queue_remove(&g->q, g->t.pair[s], s);
-    g->t.pair[s] = r;
+    if (g->t.v[s].pair != SHARD_BPE_NONE)
+        bpe_queue_remove(&g->q, g->t.v[s].pair, s);
+    g->t.v[s].pair = r;
     if (r != SHARD_BPE_NONE)
         bpe_queue_add(&g->q, r, s);
 }
@@ -744,17 +747,17 @@ static int bpe_ranked_run(bpe_ranked *g)
     uint32_t r;
 
     while ((r = bpe_queue_min(&g->q)) != SHARD_BPE_NONE && !g->q.disorder) {
-        uint32_t s = g->q.head[r], gone = g->t.next[s];
+        uint32_t s = g->q.head[r], gone = g->t.v[s].next;
 
         bpe_queue_remove(&g->q, r, s);
-        g->t.pair[s] = SHARD_BPE_NONE;
-        if (g->t.pair[gone] != SHARD_BPE_NONE)
-            bpe_queue_remove(&g->q, g->t.pair[gone], gone);
+        g->t.v[s].pair = SHARD_BPE_NONE;
+        if (g->t.v[gone].pair != SHARD_BPE_NONE)
+            bpe_queue_remove(&g->q, g->t.v[gone].pair, gone);
 
         bpe_parts_join(&g->t, s, r);
         bpe_ranked_pair(g, s);
         if (s > 0)
-            bpe_ranked_pair(g, g->t.prev[s]);
+            bpe_ranked_pair(g, g->t.v[s].prev);
     }
     return g->q.disorder ? -1 : 0;
 }
@@ -769,7 +772,7 @@ static int bpe_ranked_alloc(bpe_ranked *g, size_t n)
         words = (words + 63) / 64;
         total += words;
     }
-    uint32_t *mem = malloc(6 * n * sizeof(*mem));
+    bpe_node *mem = malloc(n * sizeof(*mem));
 
     g->q.head = malloc(2 * ranks * sizeof(*g->q.head));
     bits = calloc(total, sizeof(*bits));
@@ -780,8 +783,7 @@ static int bpe_ranked_alloc(bpe_ranked *g, size_t n)
         return -1;
     }
     bpe_parts_start(&g->t, mem);
-    g->q.after = mem + 4 * n;
-    g->q.before = mem + 5 * n;
+    g->q.v = mem;
     g->q.tail = g->q.head + ranks;
 
     words = ranks;
@@ -802,12 +804,12 @@ long shard_bpe_merge_queue(const shard_bpe *b, const unsigned char *p,
     if (n >= UINT32_MAX || bpe_ranked_alloc(&g, n) != 0)
         return -1;
     for (uint32_t s = 0; s < g.t.n; s++)
-        if (g.t.pair[s] != SHARD_BPE_NONE)
-            bpe_queue_add(&g.q, g.t.pair[s], s);
+        if (g.t.v[s].pair != SHARD_BPE_NONE)
+            bpe_queue_add(&g.q, g.t.v[s].pair, s);
 
     if (bpe_ranked_run(&g) == 0)
         got = bpe_parts_emit(&g.t, out);
-    free(g.t.next);
+    free(g.t.v);
     free(g.q.head);
     free(g.q.bits[0]);
     return got;
@@ -839,13 +841,13 @@ static long bpe_merge_tree(const shard_bpe *b, const unsigned char *p,
 {
     bpe_parts g = {.b = b, .p = p, .n = (uint32_t)n};
     size_t leaves = 1;
-    uint32_t *mem;
+    bpe_node *mem;
     uint64_t *tree;
     long got;
 
     while (leaves < n)
         leaves <<= 1;
-    mem = malloc(4 * n * sizeof(*mem));
+    mem = malloc(n * sizeof(*mem));
     tree = malloc(2 * leaves * sizeof(*tree));
     if (!mem || !tree) {
         free(mem);
@@ -854,23 +856,25 @@ static long bpe_merge_tree(const shard_bpe *b, const unsigned char *p,
     }
     bpe_parts_start(&g, mem);
     for (size_t i = 0; i < leaves; i++)
-        tree[leaves + i] = i < n && g.pair[i] != SHARD_BPE_NONE
-                               ? (uint64_t)g.pair[i] << 32 | i
+        tree[leaves + i] = i < n && g.v[i].pair != SHARD_BPE_NONE
+                               ? (uint64_t)g.v[i].pair << 32 | i
                                : BPE_KEY_NONE;
     for (size_t i = leaves - 1; i > 0; i--)
         tree[i] = tree[2 * i] < tree[2 * i + 1] ? tree[2 * i]
                                                 : tree[2 * i + 1];
 
     while (tree[1] != BPE_KEY_NONE) {
-        uint32_t s = (uint32_t)tree[1], gone = g.next[s];
+        uint32_t s = (uint32_t)tree[1], gone = g.v[s].next;
 
         bpe_parts_join(&g, s, (uint32_t)(tree[1] >> 32));
         bpe_tree_set(tree, leaves, gone, SHARD_BPE_NONE);
-        g.pair[s] = bpe_parts_pair_rank(&g, s);
-        bpe_tree_set(tree, leaves, s, g.pair[s]);
+        g.v[s].pair = bpe_parts_pair_rank(&g, s);
+        bpe_tree_set(tree, leaves, s, g.v[s].pair);
         if (s > 0) {
-            g.pair[g.prev[s]] = bpe_parts_pair_rank(&g, g.prev[s]);
-            bpe_tree_set(tree, leaves, g.prev[s], g.pair[g.prev[s]]);
+            uint32_t left = g.v[s].prev;
+
+            g.v[left].pair = bpe_parts_pair_rank(&g, left);
+            bpe_tree_set(tree, leaves, left, g.v[left].pair);
         }
     }
     got = bpe_parts_emit(&g, out);

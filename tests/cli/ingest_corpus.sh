@@ -160,3 +160,13 @@ check keep_going_reads_members_after_a_bad_one sh -c "
     grep -q '\"response\": \"first\"' '$TMP/m2.cat' &&
     grep -q '\"response\": \"last\"' '$TMP/m2.cat' &&
     grep -q '\"error\": \".*m.tar:2.jsonl.gz: truncated' '$TMP/m2/manifest.json'"
+
+# Files, standard input and a directory, mixed, in the order given.
+cat "$C/a.jsonl.gz" | "$SHARD" compile -q $OPTS "$C/b.jsonl.zst" - "$TMP/c" \
+    -o "$TMP/mix" 2>/dev/null
+check mixed_operands node -e "
+const m = JSON.parse(require('fs').readFileSync('$TMP/mix/manifest.json'));
+const got = m.inputs.map(i => [i.path.replace(/.*\//, ''), i.format, i.rows_read]);
+const want = [['b.jsonl.zst', 'hh-rlhf', 42], ['-', 'canonical', 8],
+              ['1.jsonl', 'verl', 4], ['2.json', 'kto', 21]];
+if (JSON.stringify(got) !== JSON.stringify(want)) throw new Error(JSON.stringify(got));"

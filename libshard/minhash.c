@@ -36,15 +36,6 @@ struct shard_near {
     size_t cap_lower;
 };
 
-static uint64_t splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 /* (1/b)^(1/r), the Jaccard where banding finds half the pairs, by
  * bisection (the library does not link libm's pow). */
 static double band_threshold(int b, int r)
@@ -95,8 +86,8 @@ int shard_near_open(shard_near **out, double threshold, uint64_t seed)
     n->threshold = threshold;
     choose_shape(n, threshold);
     for (int i = 0; i < MAX_HASHES; i++) {
-        n->a[i] = splitmix(&s) | 1;
-        n->b[i] = splitmix(&s);
+        n->a[i] = shard_splitmix64(&s) | 1;
+        n->b[i] = shard_splitmix64(&s);
     }
     n->cap = 1024;
     if (!(n->slots = calloc(n->cap, sizeof(*n->slots)))) {

@@ -761,10 +761,16 @@ static int tok_find_pieces(const shard_tokenizer *t, shard_pretok_scan *scan,
     return rc < 0 ? rc : n;
 }
 
-/* Encodes one piece by listed merges; see merges.h. */
+/*
+ * Encodes one piece by listed merges; see merges.h.  A long piece is cut
+ * where no merge can cross (shard_bpe_next_cut) and each chunk is merged
+ * alone, byte by byte even when the chunk is a token, as the whole piece
+ * would be.
+ */
 static long tok_merge_piece(const shard_tokenizer *t, const unsigned char *s,
                             size_t n, uint32_t *out)
 {
+    size_t start = 0, got = 0;
     uint32_t id;
 
     if (t->whole_piece &&
@@ -772,9 +778,21 @@ static long tok_merge_piece(const shard_tokenizer *t, const unsigned char *s,
         out[0] = id;
         return 1;
     }
-    for (size_t i = 0; i < n; i++)
-        out[i] = t->bpe.byte_rank[s[i]];
-    return shard_merges_apply(&t->merges, out, n);
+    while (start < n) {
+        size_t end = n > SHARD_MERGES_SHORT
+                         ? shard_bpe_next_cut(&t->bpe, s, n, start)
+                         : n;
+        long k;
+
+        for (size_t i = start; i < end; i++)
+            out[got + i - start] = t->bpe.byte_rank[s[i]];
+        k = shard_merges_apply(&t->merges, out + got, end - start);
+        if (k < 0)
+            return -1;
+        got += (size_t)k;
+        start = end;
+    }
+    return (long)got;
 }
 
 /* Encodes valid (and normalised) UTF-8 text[0..len), piece by piece. */

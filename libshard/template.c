@@ -32,6 +32,7 @@
 #include <xxhash.h>
 
 #include "compile_internal.h"
+#include "dedup.h"
 #include "internal.h"
 
 const char *const shard_template_names[] = {"none", "hh", "chatml", "qwen",
@@ -374,29 +375,17 @@ int shard_template_encode(const shard_tokenizer *tok, const char *s,
     return rc;
 }
 
-static int is_ws(unsigned char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' ||
-           c == '\v';
-}
-
-/* Feeds content with ends trimmed and inner whitespace runs folded. */
+/* Feeds content with ends trimmed and inner whitespace runs folded, the
+ * `ws` normalisation of dedup keys (see dedup.h). */
 static void hash_folded(XXH3_state_t *st, const char *s, size_t n)
 {
-    size_t i = 0, start;
+    size_t at = 0, start, len;
     int first = 1;
 
-    while (i < n) {
-        while (i < n && is_ws((unsigned char)s[i]))
-            i++;
-        if (i == n)
-            break;
-        start = i;
-        while (i < n && !is_ws((unsigned char)s[i]))
-            i++;
+    while ((len = shard_word_next(s, n, &at, &start)) > 0) {
         if (!first)
             XXH3_64bits_update(st, " ", 1);
-        XXH3_64bits_update(st, s + start, i - start);
+        XXH3_64bits_update(st, s + start, len);
         first = 0;
     }
 }

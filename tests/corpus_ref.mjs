@@ -15,7 +15,8 @@
 // The corpus: the edge cases of tests/data/tokenizer_edge.jsonl, long runs,
 // the HH-RLHF, OASST and LLaMA-Factory texts from SHARED_DATA, Python
 // sources of the system's python3 library, and generated text in a dozen
-// scripts.  SIZE_MB (default 8) bounds the code and generated parts.
+// scripts.  SIZE_MB (default 8) is the size of the code and generated
+// parts together.
 //
 // Packages are looked up in $HF_NPM_DIR, else in build/npm next to this
 // script's repository.  Exits non-zero with a one-line reason on stderr
@@ -157,13 +158,17 @@ function longTexts() {
     ];
 }
 
+// The code part is as large as the system's Python library allows, up to
+// half the budget; generated text makes up the rest.
+const code = codeTexts(budget / 2);
+const codeBytes = code.reduce((n, t) => n + Buffer.byteLength(t), 0);
 const edgePath = path.join(repo, 'tests/data/tokenizer_edge.jsonl');
 const texts = [
     ...jsonLines(edgePath),
     ...longTexts(),
     ...sharedTexts(),
-    ...codeTexts(budget / 2),
-    ...generatedTexts(budget / 4),
+    ...code,
+    ...generatedTexts(Math.max(budget / 4, budget - codeBytes)),
 ];
 if (texts.some((t) => typeof t !== 'string'))
     die(`${edgePath}: every line must be a JSON string`);

@@ -260,8 +260,18 @@ $(BUILD)/tests/bench/bench_ingest: tests/bench/bench_ingest.c \
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libshard.a $(LDFLAGS) $(LIBS)
 
+## bench-compile: compile vs tokenizer-only vs Node tiktoken, ~1 GB corpus
+bench-compile: all vocab testdeps $(BUILD)/tests/bench/bench_compile_tok
+	$(Q)BUILD=$(BUILD) SHARD=$(BUILD)/shard SHARED_DATA=$(SHARED_DATA) \
+	    sh tests/bench/bench_compile.sh
+
+$(BUILD)/tests/bench/bench_compile_tok: tests/bench/bench_compile_tok.c \
+                                        $(BUILD)/libshard.a
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libshard.a $(LDFLAGS) $(LIBS)
+
 ## bench: every bench-* target
-bench: bench-reader bench-tokenizer bench-ingest
+bench: bench-reader bench-tokenizer bench-ingest bench-compile
 
 ## demo: compile the example logs into build/demo and print the summary
 demo: all vocab
@@ -303,5 +313,5 @@ clean:
 
 .PHONY: all help deps vocab testdeps check check-tokenizer-full demo \
         install clean man bench-reader fuzz fuzz-run asan-check \
-        bench-tokenizer bench bench-ingest
+        bench-tokenizer bench bench-ingest bench-compile
 .SUFFIXES:

@@ -17,6 +17,9 @@ struct shard_dataset {
     char err[SHARD_ERRMAX];
     uint64_t *tomb;      /* DIR/tombstones, sorted (shard_tombstones.h) */
     size_t n_tomb;
+    uint64_t *dead;      /* dataset indexes of the selected tombstoned
+                            records, sorted */
+    size_t n_dead;
     uint64_t label_start[SHARD_LABEL_COUNT]; /* first index of a stream */
 };
 

@@ -88,6 +88,43 @@ static int add_stream(shard_dataset *d, const char *dir, int label,
     return 0;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* Turns the tombstones of the selected streams into sorted dataset
+ * indexes.  Returns 0 or SHARD_ENOMEM. */
+static int find_dead(shard_dataset *d)
+{
+    uint64_t end[SHARD_LABEL_COUNT] = {0};
+
+    if (d->n_tomb == 0)
+        return 0;
+    if (!(d->dead = malloc(d->n_tomb * sizeof(*d->dead))))
+        return shard_errf(d->err, SHARD_ENOMEM, "out of memory");
+    for (size_t k = 0; k < d->n; k++) {
+        int l = shard_reader_info(d->shards[k])->label;
+
+        if (l >= 0 && l < SHARD_LABEL_COUNT)
+            end[l] = d->starts[k + 1];
+    }
+    for (size_t i = 0; i < d->n_tomb; i++) {
+        int l = (int)(d->tomb[i] >> 56);
+        uint64_t at;
+
+        if (l < 0 || l >= SHARD_LABEL_COUNT || !(d->select & (1u << l)))
+            continue;
+        at = d->label_start[l] + (d->tomb[i] & ((1ull << 56) - 1));
+        if (at < end[l])
+            d->dead[d->n_dead++] = at;
+    }
+    qsort(d->dead, d->n_dead, sizeof(*d->dead), cmp_u64);
+    return 0;
+}
+
 static int add_streams(shard_dataset *d, const char *dir,
                        const shard_reader_options *opts)
 {
@@ -305,6 +342,8 @@ int shard_dataset_open_with(shard_dataset **out, const char *path,
     if (rc == 0 && d->n == 0 &&
         !(d->starts = calloc(1, sizeof(*d->starts))))
         rc = shard_errf(d->err, SHARD_ENOMEM, "out of memory");
+    if (rc == 0)
+        rc = find_dead(d);
     if (rc == 0 && (d->select & SHARD_SELECT_PAIRS))
         rc = join_pairs(d, path, S_ISDIR(st.st_mode));
     if (rc < 0) {
@@ -349,6 +388,7 @@ void shard_dataset_close(shard_dataset *d)
     free(d->starts);
     free(d->pairs);
     free(d->tomb);
+    free(d->dead);
     free(d);
 }
 
@@ -423,6 +463,40 @@ shard_reader *shard_dataset_reader_of(const shard_dataset *d, uint64_t i,
 
     *local = i - d->starts[k];
     return d->shards[k];
+}
+
+uint64_t shard_dataset_live_count(const shard_dataset *d)
+{
+    return shard_dataset_count(d) - d->n_dead;
+}
+
+uint64_t shard_dataset_live_index(const shard_dataset *d, uint64_t j)
+{
+    size_t lo = 0, hi = d->n_dead;
+
+    /* dead[k] - k is how many live records precede dead[k]; the live
+     * record j comes after every dead one with at most j before it. */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (d->dead[mid] - mid <= j)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return j + lo;
+}
+
+int shard_dataset_live_get(shard_dataset *d, uint64_t j, shard_record *rec)
+{
+    if (j >= shard_dataset_live_count(d)) {
+        memset(rec, 0, sizeof(*rec));
+        return shard_errf(d->err, SHARD_EINVAL,
+                          "record %llu out of range (%llu records)",
+                          (unsigned long long)j,
+                          (unsigned long long)shard_dataset_live_count(d));
+    }
+    return shard_dataset_get(d, shard_dataset_live_index(d, j), rec);
 }
 
 int shard_dataset_get(shard_dataset *d, uint64_t i, shard_record *rec)

@@ -280,6 +280,16 @@ int shard_dataset_tombstoned(const shard_dataset *d, uint64_t i);
 int shard_dataset_get(shard_dataset *d, uint64_t i, shard_record *rec);
 
 /*
+ * The records a reader should see: those not tombstoned, numbered
+ * 0..shard_dataset_live_count()-1 in dataset order.  live_index gives
+ * the dataset index of live record j (j < live_count; cannot fail), and
+ * live_get reads it.  Without tombstones they equal count and get.
+ */
+uint64_t shard_dataset_live_count(const shard_dataset *d);
+uint64_t shard_dataset_live_index(const shard_dataset *d, uint64_t j);
+int shard_dataset_live_get(shard_dataset *d, uint64_t j, shard_record *rec);
+
+/*
  * Pairs (SHARD_SELECT_PAIRS only; 0 otherwise), in order of their chosen
  * record.  Pair j is the dataset indexes of its chosen and its rejected
  * record.

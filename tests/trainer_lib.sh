@@ -19,8 +19,10 @@ trainer_needs() {
 }
 
 # trainer_python SCRIPT ARGS...: runs a test script against the library
-# just built.
+# just built (with the sanitizer runtimes preloaded when make asan-check
+# built it).
 trainer_python() {
-    SHARD_READER_LIB=$BUILD/libshard-reader.so \
+    LD_PRELOAD=${SHARD_ASAN_PRELOAD:-} ASAN_OPTIONS=detect_leaks=0 \
+        SHARD_READER_LIB=$BUILD/libshard-reader.so \
         PYTHONPATH=libshard/python:tests $PY "$@"
 }

@@ -127,7 +127,8 @@ class Dataset:
         self.close()
 
     def __len__(self):
-        return lib.shard_dataset_count(self._h)
+        # Records removed by a later --append (tombstones) are not counted.
+        return lib.shard_dataset_live_count(self._h)
 
     def __getitem__(self, i):
         n = len(self)
@@ -136,7 +137,7 @@ class Dataset:
         if not 0 <= i < n:
             raise IndexError("record %d out of range (%d records)" % (i, n))
         rec = _native.Record()
-        _check(lib.shard_dataset_get(self._h, i, ctypes.byref(rec)),
+        _check(lib.shard_dataset_live_get(self._h, i, ctypes.byref(rec)),
                lambda: lib.shard_dataset_errmsg(self._h))
         return RecordView(rec)
 

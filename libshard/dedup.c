@@ -116,18 +116,42 @@ size_t shard_word_next(const char *s, size_t n, size_t *at, size_t *start)
     return i - *start;
 }
 
-/* Feeds s[0..n) trimmed, each run of ASCII white space as one space. */
-static void hash_folded(XXH3_state_t *st, const char *s, size_t n)
+void shard_fold_ws(const char *s, size_t n, shard_fold_fn emit, void *ctx)
 {
-    size_t at = 0, start, len;
+    char buf[4096];
+    size_t used = 0, at = 0, start, len;
     int first = 1;
 
     while ((len = shard_word_next(s, n, &at, &start)) > 0) {
+        if (used + len + !first > sizeof(buf)) {
+            emit(ctx, buf, used);
+            used = 0;
+        }
         if (!first)
-            XXH3_128bits_update(st, " ", 1);
-        XXH3_128bits_update(st, s + start, len);
+            buf[used++] = ' ';
         first = 0;
+        if (len > sizeof(buf) - used) { /* a word longer than the buffer */
+            emit(ctx, buf, used);
+            emit(ctx, s + start, len);
+            used = 0;
+            continue;
+        }
+        memcpy(buf + used, s + start, len);
+        used += len;
     }
+    if (used > 0)
+        emit(ctx, buf, used);
+}
+
+static void fold_into_xxh128(void *st, const char *p, size_t n)
+{
+    XXH3_128bits_update(st, p, n);
+}
+
+/* Feeds s[0..n) trimmed, each run of ASCII white space as one space. */
+static void hash_folded(XXH3_state_t *st, const char *s, size_t n)
+{
+    shard_fold_ws(s, n, fold_into_xxh128, st);
 }
 
 /* Feeds one message's content under `norm`.  0 or SHARD_ENOMEM. */

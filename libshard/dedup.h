@@ -70,6 +70,15 @@ int shard_key_record(shard_key *out, const shard_message *m, size_t n,
  */
 size_t shard_word_next(const char *s, size_t n, size_t *at, size_t *start);
 
+/*
+ * Passes s[0..n) with its ends trimmed and each inner run of ASCII white
+ * space folded to one space (the `ws` normalisation) to emit(), in pieces
+ * of a few kilobytes, so that a streaming hash sees the folded text in
+ * few calls.  Cannot fail.
+ */
+typedef void (*shard_fold_fn)(void *ctx, const char *p, size_t n);
+void shard_fold_ws(const char *s, size_t n, shard_fold_fn emit, void *ctx);
+
 /* The key of a pair from the keys of its chosen and rejected records. */
 shard_key shard_key_pair(const shard_key *chosen, const shard_key *rejected);
 

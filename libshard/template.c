@@ -375,19 +375,9 @@ int shard_template_encode(const shard_tokenizer *tok, const char *s,
     return rc;
 }
 
-/* Feeds content with ends trimmed and inner whitespace runs folded, the
- * `ws` normalisation of dedup keys (see dedup.h). */
-static void hash_folded(XXH3_state_t *st, const char *s, size_t n)
+static void fold_into_xxh64(void *st, const char *p, size_t n)
 {
-    size_t at = 0, start, len;
-    int first = 1;
-
-    while ((len = shard_word_next(s, n, &at, &start)) > 0) {
-        if (!first)
-            XXH3_64bits_update(st, " ", 1);
-        XXH3_64bits_update(st, s + start, len);
-        first = 0;
-    }
+    XXH3_64bits_update(st, p, n);
 }
 
 static uint64_t hash_messages(const shard_message *m, size_t n, int tag)
@@ -401,7 +391,8 @@ static uint64_t hash_messages(const shard_message *m, size_t n, int tag)
     for (size_t i = 0; i < n; i++) {
         XXH3_64bits_update(&st, m[i].role, m[i].role_len);
         XXH3_64bits_update(&st, &sep[0], 1);
-        hash_folded(&st, m[i].content, m[i].content_len);
+        shard_fold_ws(m[i].content, m[i].content_len, fold_into_xxh64,
+                      &st);
         XXH3_64bits_update(&st, &sep[1], 1);
     }
     h = XXH3_64bits_digest(&st);

@@ -11,7 +11,9 @@
  * pairs in a binary min-heap keyed by (priority, position of the left
  * part); an entry whose pair has changed since it was pushed is skipped
  * when popped.  Positions only grow from left to right, so both loops
- * merge the lowest priority first and the leftmost on a tie.
+ * merge the lowest priority first and the leftmost on a tie.  The longest
+ * pieces keep, instead of the heap, one list of positions per priority
+ * and a bitmap of the non-empty ones (see merges_queue).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +71,8 @@ int shard_merges_add(shard_merges *m, uint32_t left, uint32_t right,
         if (s->pair == MERGES_EMPTY) {
             *s = (shard_merge_slot){key, priority, merged};
             m->count++;
+            if (priority >= m->priorities)
+                m->priorities = priority + 1;
             return 0;
         }
     }
@@ -180,8 +184,8 @@ static void heap_offer(merges_heap *h, const shard_merges *m,
         heap_push(h, (uint64_t)p << 32 | i);
 }
 
-static long merges_apply_long(const shard_merges *m, uint32_t *ids,
-                              size_t n)
+long shard_merges_apply_heap(const shard_merges *m, uint32_t *ids,
+                             size_t n)
 {
     /* Every merge pushes at most two pairs and removes a part, so the
      * heap never holds more than 3n entries. */
@@ -231,9 +235,198 @@ done:
     return out;
 }
 
+/*
+ * The queue: each position whose pair is listed sits in the list of that
+ * pair's priority, so no entry is ever stale, and the lowest non-empty
+ * priority is found through a bitmap of four levels (64 priorities per
+ * word at the bottom, a bit per non-zero word of the level below above
+ * it).  Lists must stay in position order for the leftmost-first rule:
+ * positions are appended, and one that would land before its list's
+ * tail sets `disorder`; the piece is then merged by the heap instead.
+ * head[] and tail[] of a priority are read only while its bit is set.
+ */
+#define MQ_LEVELS 4
+
+typedef struct {
+    uint64_t *bits[MQ_LEVELS];
+    uint32_t *head, *tail;         /* [priorities] */
+    uint32_t *next, *prev;         /* the parts, by position */
+    uint32_t *after, *before;      /* the lists, by position */
+    uint32_t *prio;                /* priority of the pair at a position */
+    int disorder;
+} merges_queue;
+
+static void mq_mark(merges_queue *q, uint32_t p, int on)
+{
+    for (int k = 0; k < MQ_LEVELS; k++, p >>= 6) {
+        uint64_t old = q->bits[k][p >> 6], now;
+
+        now = on ? old | 1ull << (p & 63) : old & ~(1ull << (p & 63));
+        q->bits[k][p >> 6] = now;
+        if (on ? old != 0 : now != 0)
+            break;
+    }
+}
+
+static uint32_t mq_min(const merges_queue *q)
+{
+    uint32_t i = 0;
+
+    if (q->bits[MQ_LEVELS - 1][0] == 0)
+        return MERGES_NONE;
+    for (int k = MQ_LEVELS - 1; k >= 0; k--)
+        i = i << 6 | (uint32_t)__builtin_ctzll(q->bits[k][i]);
+    return i;
+}
+
+static void mq_add(merges_queue *q, uint32_t p, uint32_t s)
+{
+    q->prio[s] = p;
+    q->after[s] = MERGES_NONE;
+    if (!(q->bits[0][p >> 6] >> (p & 63) & 1)) {
+        q->before[s] = MERGES_NONE;
+        q->head[p] = q->tail[p] = s;
+        mq_mark(q, p, 1);
+        return;
+    }
+    q->disorder |= q->tail[p] > s;
+    q->before[s] = q->tail[p];
+    q->after[q->tail[p]] = s;
+    q->tail[p] = s;
+}
+
+static void mq_remove(merges_queue *q, uint32_t s)
+{
+    uint32_t p = q->prio[s], a = q->after[s], z = q->before[s];
+
+    if (p == MERGES_NONE)
+        return;
+    q->prio[s] = MERGES_NONE;
+    if (z == MERGES_NONE)
+        q->head[p] = a;
+    else
+        q->after[z] = a;
+    if (a == MERGES_NONE)
+        q->tail[p] = z;
+    else
+        q->before[a] = z;
+    if (q->head[p] == MERGES_NONE)
+        mq_mark(q, p, 0);
+}
+
+/* Lists the pair that starts at part s, if any, after unlisting the old
+ * one. */
+static void mq_offer(merges_queue *q, const shard_merges *m,
+                     const uint32_t *ids, uint32_t s)
+{
+    uint32_t p;
+
+    mq_remove(q, s);
+    if (q->next[s] == MERGES_NONE)
+        return;
+    p = merges_priority(m, ids[s], ids[q->next[s]]);
+    if (p != MERGES_NONE)
+        mq_add(q, p, s);
+}
+
+static void mq_free(merges_queue *q)
+{
+    for (int k = 0; k < MQ_LEVELS; k++)
+        free(q->bits[k]);
+    free(q->head);
+    free(q->tail);
+    free(q->next);
+    free(q->prev);
+    free(q->after);
+    free(q->before);
+    free(q->prio);
+}
+
+static int mq_init(merges_queue *q, const shard_merges *m, size_t n)
+{
+    size_t words = (size_t)m->priorities / 64 + 1;
+
+    memset(q, 0, sizeof(*q));
+    for (int k = 0; k < MQ_LEVELS; k++, words = words / 64 + 1)
+        if (!(q->bits[k] = calloc(words, sizeof(uint64_t))))
+            return -1;
+    q->head = malloc((m->priorities + 1) * sizeof(uint32_t));
+    q->tail = malloc((m->priorities + 1) * sizeof(uint32_t));
+    q->next = malloc(n * sizeof(uint32_t));
+    q->prev = malloc(n * sizeof(uint32_t));
+    q->after = malloc(n * sizeof(uint32_t));
+    q->before = malloc(n * sizeof(uint32_t));
+    q->prio = malloc(n * sizeof(uint32_t));
+    return q->head && q->tail && q->next && q->prev && q->after &&
+                   q->before && q->prio
+               ? 0
+               : -1;
+}
+
+/* Returns the parts left, -1 without memory, -2 on disorder. */
+static long merges_apply_queue(const shard_merges *m, uint32_t *ids,
+                               size_t n)
+{
+    merges_queue q;
+    uint32_t p;
+    long out = -1;
+
+    memset(&q, 0, sizeof(q));
+    if (n >= MERGES_NONE || m->priorities >= 1u << 24 ||
+        mq_init(&q, m, n) < 0)
+        goto done;
+    for (size_t i = 0; i < n; i++) {
+        q.next[i] = i + 1 < n ? (uint32_t)i + 1 : MERGES_NONE;
+        q.prev[i] = i > 0 ? (uint32_t)i - 1 : MERGES_NONE;
+        q.prio[i] = MERGES_NONE;
+    }
+    for (uint32_t i = 0; i + 1 < n; i++)
+        mq_offer(&q, m, ids, i);
+
+    while ((p = mq_min(&q)) != MERGES_NONE && !q.disorder) {
+        uint32_t s = q.head[p], j = q.next[s];
+
+        mq_remove(&q, s);
+        mq_remove(&q, j);
+        ids[s] = shard_merges_find(m, ids[s], ids[j])->merged;
+        q.next[s] = q.next[j];
+        if (q.next[j] != MERGES_NONE)
+            q.prev[q.next[j]] = s;
+        if (q.prev[s] != MERGES_NONE)
+            mq_offer(&q, m, ids, q.prev[s]);
+        mq_offer(&q, m, ids, s);
+    }
+    out = -2;
+    if (!q.disorder) {
+        out = 0;
+        for (uint32_t i = 0; i != MERGES_NONE; i = q.next[i])
+            ids[out++] = ids[i];
+    }
+done:
+    mq_free(&q);
+    return out;
+}
+
 long shard_merges_apply(const shard_merges *m, uint32_t *ids, size_t n)
 {
+    uint32_t *copy;
+    long got;
+
     if (n <= SHARD_MERGES_SHORT)
         return merges_apply_short(m, ids, n);
-    return merges_apply_long(m, ids, n);
+    if (n < SHARD_MERGES_QUEUE)
+        return shard_merges_apply_heap(m, ids, n);
+
+    /* The queue works in place; keep the parts for the heap should the
+     * lists fall out of order. */
+    if (!(copy = malloc(n * sizeof(*copy))))
+        return -1;
+    memcpy(copy, ids, n * sizeof(*copy));
+    got = merges_apply_queue(m, ids, n);
+    if (got == -2) {
+        memcpy(ids, copy, n * sizeof(*copy));
+        got = shard_merges_apply_heap(m, ids, n);
+    }
+    free(copy);
+    return got;
 }

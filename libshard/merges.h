@@ -28,6 +28,7 @@ typedef struct {
     shard_merge_slot *slots; /* mask + 1 slots, at most half full */
     uint64_t mask;
     size_t count;
+    uint32_t priorities;     /* largest priority listed, plus one */
 } shard_merges;
 
 /* Sizes an empty table for up to `n` merges.  Returns 0 or SHARD_ENOMEM. */
@@ -52,9 +53,15 @@ const shard_merge_slot *shard_merges_find(const shard_merges *m,
  * Merges the parts ids[0..n) (n >= 1), in place, and returns how many
  * remain, or -1 when memory for a long piece cannot be had.  Pieces of up
  * to SHARD_MERGES_SHORT parts are merged by rescanning an array, longer
- * ones through a heap in O(n log n).
+ * ones through a heap in O(n log n), and those of SHARD_MERGES_QUEUE
+ * parts or more through lists per priority in O(n).
  */
 #define SHARD_MERGES_SHORT 64
+#define SHARD_MERGES_QUEUE 2048
 long shard_merges_apply(const shard_merges *m, uint32_t *ids, size_t n);
+
+/* The heap loop alone, for tests that compare it with the others. */
+long shard_merges_apply_heap(const shard_merges *m, uint32_t *ids,
+                             size_t n);
 
 #endif

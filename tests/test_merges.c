@@ -1,0 +1,113 @@
+/*
+ * test_merges.c - the listed-merges loops (merges.h) against each other,
+ * on the merge tables of the real Llama-3 and Qwen3 tokenizer.json files
+ * (fetched into the vocabulary cache by make vocab), and the table itself
+ * on a small hand-made list.  Ids against HF's own are checked by
+ * tests/cli/tokenizer_corpus.sh.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "merges.h"
+#include "test.h"
+#include "tokenizer_internal.h"
+
+/* The byte ids of s[0..n) under t, into a new array. */
+static uint32_t *byte_ids(const shard_tokenizer *t, const char *s, size_t n)
+{
+    uint32_t *ids = malloc(n * sizeof(*ids));
+
+    for (size_t i = 0; ids && i < n; i++)
+        ids[i] = t->bpe.byte_rank[(unsigned char)s[i]];
+    return ids;
+}
+
+/* Deterministic text of n bytes drawn from `alphabet`. */
+static char *text_from(const char *alphabet, size_t n, uint32_t seed)
+{
+    size_t k = strlen(alphabet);
+    char *s = malloc(n);
+
+    for (size_t i = 0; s && i < n; i++) {
+        seed = seed * 1103515245u + 12345u;
+        s[i] = alphabet[(seed >> 16) % k];
+    }
+    return s;
+}
+
+/* Merges s both ways and checks the parts agree; returns how many. */
+static long same_both_ways(const shard_tokenizer *t, const char *s,
+                           size_t n)
+{
+    uint32_t *a = byte_ids(t, s, n), *b = byte_ids(t, s, n);
+    long na, nb;
+
+    CHECK(a && b);
+    na = shard_merges_apply(&t->merges, a, n);
+    nb = shard_merges_apply_heap(&t->merges, b, n);
+    CHECK(na > 0 && na == nb);
+    CHECK(memcmp(a, b, (size_t)na * sizeof(*a)) == 0);
+    free(a);
+    free(b);
+    return na;
+}
+
+static void queue_equals_heap(const char *name)
+{
+    static const char *const alphabets[] = {
+        "a", "ab", "abcdefghijklmnopqrstuvwxyz",
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+        "!", " ", "0123456789", "\xe4\xb8\x80\xe4\xb8\x81",
+    };
+    shard_tokenizer *t;
+
+    if (shard_tokenizer_open(&t, name) != 0)
+        FAILF("%s (run make vocab)", shard_last_error());
+    for (size_t i = 0; i < sizeof(alphabets) / sizeof(*alphabets); i++) {
+        size_t sizes[] = {SHARD_MERGES_QUEUE, 3 * SHARD_MERGES_QUEUE + 7,
+                          1u << 18};
+
+        for (size_t k = 0; k < 3; k++) {
+            char *s = text_from(alphabets[i], sizes[k], (uint32_t)(i + k));
+
+            CHECK(s);
+            /* Every alphabet but the digits (which Qwen keeps apart)
+             * merges somewhere. */
+            if (same_both_ways(t, s, sizes[k]) == (long)sizes[k])
+                CHECK(strcmp(alphabets[i], "0123456789") == 0);
+            free(s);
+        }
+    }
+    shard_tokenizer_close(t);
+}
+
+TEST(queue_equals_heap_llama3)
+{
+    queue_equals_heap("llama3");
+}
+
+TEST(queue_equals_heap_qwen3)
+{
+    queue_equals_heap("qwen3");
+}
+
+/* A table with a merge whose result is reachable by another split too:
+ * only the listed pair merges, lowest priority first, leftmost on ties. */
+TEST(only_listed_pairs_merge)
+{
+    shard_merges m;
+    uint32_t ids[] = {1, 2, 3, 1, 2};
+
+    CHECK_EQ_INT(shard_merges_init(&m, 4), 0);
+    CHECK_EQ_INT(shard_merges_add(&m, 1, 2, 0, 10), 0);  /* a b -> ab */
+    CHECK_EQ_INT(shard_merges_add(&m, 10, 3, 1, 11), 0); /* ab c -> abc */
+    CHECK_EQ_INT(shard_merges_add(&m, 1, 2, 5, 12), 1);  /* listed twice */
+    CHECK(shard_merges_find(&m, 2, 3) == NULL);          /* b c: no */
+    CHECK_EQ_INT(shard_merges_apply(&m, ids, 5), 2);
+    CHECK_EQ_INT(ids[0], 11);
+    CHECK_EQ_INT(ids[1], 10);
+    shard_merges_free(&m);
+}
+
+TEST_MAIN()

@@ -35,3 +35,12 @@ elif [ -n "${XDG_CACHE_HOME:-}" ]; then
 else
     VOCAB=$HOME/.cache/shard/tokenizers
 fi
+
+# ref_spec MODEL: what the reference scripts take for a tokenizer: the
+# tokenizer.json path for the tokenizer.json names, else the name.
+ref_spec() {
+    case $1 in
+    llama3 | qwen3 | gpt4o) echo "$VOCAB/$1.json" ;;
+    *) echo "$1" ;;
+    esac
+}

@@ -22,6 +22,8 @@ import zlib from 'node:zlib';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
+import { randomFrom, rng } from './npm_ref.mjs';
+
 const me = 'tokenizer_ref.mjs';
 
 function die(msg) {
@@ -59,26 +61,6 @@ try {
 const dataDir = dataArg || process.env.SHARED_DATA || '../shared/data';
 const hhPath = path.join(dataDir, 'hh-rlhf/harmless-base-test.jsonl.gz');
 const decoder = new TextDecoder('utf-8');
-
-// A small deterministic generator (mulberry32), so that the texts are the
-// same on every run.
-function rng(seed) {
-    let a = seed >>> 0;
-    return () => {
-        a = (a + 0x6d2b79f5) >>> 0;
-        let t = a;
-        t = Math.imul(t ^ (t >>> 15), t | 1);
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-}
-
-function randomFrom(alphabet, n, rand) {
-    let s = '';
-    for (let i = 0; i < n; i++)
-        s += alphabet[Math.floor(rand() * alphabet.length)];
-    return s;
-}
 
 const lower = 'abcdefghijklmnopqrstuvwxyz';
 const b64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';

@@ -22,10 +22,7 @@ same_lines() {
 }
 
 for model in cl100k_base o200k_base gpt2 p50k_base llama3 qwen3 gpt4o; do
-    case $model in
-    llama3 | qwen3 | gpt4o) json=$VOCAB/$model.json ;;
-    *) json=$model ;;
-    esac
+    json=$(ref_spec "$model")
     ref=$TMP/$model
     if ! node tests/corpus_ref.mjs "$json" "$ref" "${SHARD_CORPUS_MB:-4}" \
             > "$TMP/ref.out" 2>&1; then

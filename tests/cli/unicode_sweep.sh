@@ -9,12 +9,8 @@
 step=${SHARD_SWEEP_STEP:-7}
 
 for model in cl100k_base o200k_base gpt2 p50k_base llama3 qwen3 gpt4o; do
-    case $model in
-    llama3 | qwen3 | gpt4o) ref_spec=$VOCAB/$model.json ;;
-    *) ref_spec=$model ;;
-    esac
     out=$TMP/$model
-    if ! node tests/unicode_sweep.mjs "$ref_spec" "$out" "$step" \
+    if ! node tests/unicode_sweep.mjs "$(ref_spec "$model")" "$out" "$step" \
             > "$TMP/ref.out" 2>&1; then
         fail "$model:reference" "$(tail -1 "$TMP/ref.out")"
         continue

@@ -235,3 +235,12 @@ void cli_print_accounting(FILE *f, const shard_accounting *a)
         fprintf(f, "  special  %llu records hold special-token text\n",
                 (unsigned long long)a->special_text);
 }
+
+int cli_flush_stdout(const char *what)
+{
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return 0;
+    cli_error("%s: write to stdout failed: %s", what,
+              strerror(errno ? errno : EIO));
+    return -1;
+}

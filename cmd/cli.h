@@ -57,6 +57,13 @@ int cli_parse(const cli_command *cmd, int argc, char **argv,
 
 void cli_help(const cli_command *cmd, FILE *f);
 
+/*
+ * Flushes standard output.  Returns 0, or -1 after printing
+ * "shard: WHAT: write to stdout failed: REASON" (a full disk, a closed
+ * pipe).
+ */
+int cli_flush_stdout(const char *what);
+
 /* "shard: <message>" on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -119,5 +119,5 @@ int cmd_inspect(int argc, char **argv)
         print_text(dirs[0], &m);
     shard_manifest_free(&m);
     free(dirs);
-    return EXIT_OK;
+    return cli_flush_stdout("inspect") < 0 ? EXIT_FAIL : EXIT_OK;
 }

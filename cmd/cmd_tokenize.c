@@ -301,9 +301,7 @@ int cmd_tokenize(int argc, char **argv)
     shard_strbuf_free(&t.response);
     free(t.text);
     free(t.msgs);
-    if (fflush(stdout) != 0) {
-        cli_error("tokenize: write to stdout failed");
+    if (cli_flush_stdout("tokenize") < 0)
         return EXIT_FAIL;
-    }
     return rc == 0 ? EXIT_OK : EXIT_FAIL;
 }

@@ -68,6 +68,7 @@ fi
 echo "machine: $cores cpus, $(grep -m1 'model name' /proc/cpuinfo |
     sed 's/.*: //'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 
+rm -rf "$out"/c-j*
 if [ $jobs_ok = yes ]; then
     compile c-j1 -j1
     compile "c-j$cores" "-j$cores"
@@ -113,7 +114,13 @@ if [ $jobs_ok = yes ]; then
     same=yes
     for j in 2 4; do
         [ -d "$out/c-j$j" ] || compile "c-j$j" "-j$j"
-        for f in $(cd "$out/c-j1" && find . -type f | sort); do
+        (cd "$out/c-j1" && find . -type f | sort) > "$out/c-j1.files"
+        (cd "$out/c-j$j" && find . -type f | sort) > "$out/c-j$j.files"
+        if ! cmp -s "$out/c-j1.files" "$out/c-j$j.files"; then
+            same="NO: -j1 and -j$j wrote different files"
+            status=1
+        fi
+        for f in $(cat "$out/c-j1.files"); do
             if ! cmp -s "$out/c-j1/$f" "$out/c-j$j/$f"; then
                 same="NO: $f differs between -j1 and -j$j"
                 status=1
@@ -179,8 +186,17 @@ awk -v bytes="$bytes" -v rows="$rows" -v kept="$kept" -v n="$cores" '
         best = cn != "-" ? cn : c1
         printf "compile (%s) / node-%d: %.2f (bar 10)\n",
                cn != "-" ? "-j" n : "-j1", n, sec["node-" n] / best
-        printf "compile-j1 peak %.0f MB; bar 512 MB + 24 B x %d records" \
-               " = %.0f MB\n", kb["compile-j1"] / 1024, kept,
+        printf "compile-j1 peak %.0f MB", kb["compile-j1"] / 1024
+        if (cn != "-")
+            printf ", compile-j%d peak %.0f MB", n, kb["compile-j" n] / 1024
+        printf "; bar 512 MB + 24 B x %d records = %.0f MB\n", kept,
                512 + 24 * kept / 1048576
     }' "$out/table.txt" | tee "$out/summary.txt"
+if [ $jobs_ok = yes ] && [ "$cores" != 2 ]; then
+    read -r s1 kb < "$out/c-j1.time"
+    read -r s2 kb < "$out/c-j2.time"
+    awk -v a="$s1" -v b="$s2" 'BEGIN {
+        printf "compile-j2 / compile-j1 rows/s: %.2f (bar 1.7)\n", a / b }' |
+        tee -a "$out/summary.txt"
+fi
 exit $status

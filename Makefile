@@ -225,7 +225,7 @@ asan-check: testdeps
 	    $(patsubst $(BUILD)/%,build-asan/%,$(TEST_BIN)) \
 	    build-asan/examples/read_shard build-asan/fuzz/replay
 	$(Q)SHARD=build-asan/shard BUILD=build-asan SHARED_DATA=$(SHARED_DATA) \
-	    HF_NPM_DIR=$(BUILD)/npm TIKTOKEN_NPM_DIR=$(BUILD)/npm \
+	    SHARD_NPM_DIR=$(BUILD)/npm \
 	    SHARD_SANITIZED=1 \
 	    SHARD_ASAN_PRELOAD="$(SAN_PRELOAD)" \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

@@ -18,7 +18,7 @@
 // scripts.  SIZE_MB (default 8) is the size of the code and generated
 // parts together.
 //
-// Packages are looked up in $HF_NPM_DIR, else in build/npm next to this
+// Packages are looked up in $SHARD_NPM_DIR, else in build/npm next to this
 // script's repository.  Exits non-zero with a one-line reason on stderr
 // when anything is missing.
 

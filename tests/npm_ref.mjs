@@ -1,7 +1,7 @@
 // npm_ref.mjs - what the reference scripts share: failing with a one-line
 // reason, loading the npm packages tests/install-npm.sh installs (in
-// $HF_NPM_DIR, else build/npm in this repository), and a seeded generator
-// so that generated texts are the same on every run.
+// $SHARD_NPM_DIR, else build/npm in this repository), and a seeded
+// generator so that generated texts are the same on every run.
 
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -10,8 +10,8 @@ import { fileURLToPath } from 'node:url';
 export const repo = path.resolve(
     path.dirname(fileURLToPath(import.meta.url)), '..');
 
-const npmDir = process.env.HF_NPM_DIR ? path.resolve(process.env.HF_NPM_DIR)
-                                      : path.join(repo, 'build/npm');
+const npmDir = process.env.SHARD_NPM_DIR
+    ? path.resolve(process.env.SHARD_NPM_DIR) : path.join(repo, 'build/npm');
 const modules = path.join(npmDir, 'node_modules');
 const require = createRequire(import.meta.url);
 

@@ -13,7 +13,7 @@
 //   records.jsonl    the same as canonical rows for `shard compile`
 //   expected.jsonl   {"ids": [...], "prompt_len": N} per conversation
 //
-// Packages are looked up in $HF_NPM_DIR, else build/npm.
+// Packages are looked up in $SHARD_NPM_DIR, else build/npm.
 
 import fs from 'node:fs';
 import path from 'node:path';

@@ -840,7 +840,7 @@ static int reference_fresh(const char *out, const char *hh)
     time_t t = mtime_of(out);
 
     snprintf(pkg, sizeof(pkg), "%s/node_modules/tiktoken/package.json",
-             env_or("TIKTOKEN_NPM_DIR", "build/npm"));
+             env_or("SHARD_NPM_DIR", "build/npm"));
     return t != 0 && mtime_of(pkg) != 0 && t >= mtime_of(pkg) &&
            t >= mtime_of("tests/tokenizer_ref.mjs") && t >= mtime_of(hh);
 }

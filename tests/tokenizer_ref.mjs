@@ -2,7 +2,7 @@
 // ids for tests/test_tokenizer.c, computed by the npm package tiktoken
 // (tiktoken's Rust core built to WASM) with encode_ordinary().
 //
-// The reference package is looked up in $TIKTOKEN_NPM_DIR, else in
+// The reference package is looked up in $SHARD_NPM_DIR, else in
 // build/npm next to this script's repository (tests/install-npm.sh puts it
 // there).  Exits non-zero with a one-line reason on stderr when anything
 // is missing.
@@ -19,37 +19,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 
-import { randomFrom, rng } from './npm_ref.mjs';
+import { randomFrom, reference, rng } from './npm_ref.mjs';
 
-const me = 'tokenizer_ref.mjs';
-
-function die(msg) {
-    process.stderr.write(`${me}: ${msg}\n`);
-    process.exit(1);
-}
+const { die, load } = reference('tokenizer_ref.mjs');
 
 const [encName, outPath, dataArg] = process.argv.slice(2);
 if (!encName || !outPath)
     die('usage: node tests/tokenizer_ref.mjs ENCODING OUT [SHARED_DATA]');
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)),
-                          '..');
-const npmDir = process.env.TIKTOKEN_NPM_DIR || path.join(repo, 'build/npm');
-const pkgDir = path.join(npmDir, 'node_modules/tiktoken');
-if (!fs.existsSync(path.join(pkgDir, 'package.json')))
-    die(`no tiktoken package in ${npmDir} ` +
-        '(run: sh tests/install-npm.sh build/npm)');
-
-const require = createRequire(import.meta.url);
-let tiktoken;
-try {
-    tiktoken = require(path.join(pkgDir, 'tiktoken.cjs'));
-} catch (e) {
-    die(`cannot load ${pkgDir}: ${e.message.split('\n')[0]}`);
-}
+const tiktoken = load('tiktoken/tiktoken.cjs');
 
 let enc;
 try {

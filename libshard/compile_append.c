@@ -154,7 +154,8 @@ static int read_removed(shard_append *a, char *err)
     }
     for (int l = 0; l < SHARD_LABEL_COUNT; l++)
         shard_dataset_close(ds[l]);
-    qsort(a->dead, a->n_dead, sizeof(*a->dead), by_value);
+    if (a->n_dead > 0)
+        qsort(a->dead, a->n_dead, sizeof(*a->dead), by_value);
     return rc;
 }
 
@@ -240,8 +241,9 @@ static int merge_files(shard_append *a, shard_manifest_data *d)
             f->checksum = s->checksum;
             n++;
         }
-        memcpy(a->files[l] + n, d->files[l],
-               d->n_files[l] * sizeof(*d->files[l]));
+        if (d->n_files[l] > 0)
+            memcpy(a->files[l] + n, d->files[l],
+                   d->n_files[l] * sizeof(*d->files[l]));
         d->files[l] = a->files[l];
         d->n_files[l] = n + d->n_files[l];
     }

@@ -71,7 +71,8 @@ check bad_label_exit_2 test $? -eq 2
 # context contents joined by blank lines, tokenized apart from the response.
 "$SHARD" cat "$OUT" > "$TMP/all.jsonl"
 check tokens_match_tiktoken node -e "
-const { get_encoding } = require('$PWD/$BUILD/npm/node_modules/tiktoken');
+const { get_encoding } = require(require('path').resolve(
+    process.env.SHARD_NPM_DIR || 'build/npm', 'node_modules/tiktoken'));
 const enc = get_encoding('cl100k_base'), fs = require('fs');
 const rows = fs.readFileSync('$TMP/all.jsonl', 'utf8').trim().split('\n')
     .map(l => JSON.parse(l));

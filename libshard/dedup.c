@@ -118,26 +118,29 @@ size_t shard_word_next(const char *s, size_t n, size_t *at, size_t *start)
 
 void shard_fold_ws(const char *s, size_t n, shard_fold_fn emit, void *ctx)
 {
+    const unsigned char *p = (const unsigned char *)s;
     char buf[4096];
-    size_t used = 0, at = 0, start, len;
-    int first = 1;
+    size_t used = 0;
+    int gap = 0, seen = 0;
 
-    while ((len = shard_word_next(s, n, &at, &start)) > 0) {
-        if (used + len + !first > sizeof(buf)) {
-            emit(ctx, buf, used);
-            used = 0;
-        }
-        if (!first)
-            buf[used++] = ' ';
-        first = 0;
-        if (len > sizeof(buf) - used) { /* a word longer than the buffer */
-            emit(ctx, buf, used);
-            emit(ctx, s + start, len);
-            used = 0;
+    /* One pass, one byte at a time: a white-space byte only notes a gap,
+     * which becomes one space before the next word (none at the ends). */
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = p[i];
+
+        if (c == ' ' || (c >= '\t' && c <= '\r')) {
+            gap = seen;
             continue;
         }
-        memcpy(buf + used, s + start, len);
-        used += len;
+        if (used + 2 > sizeof(buf)) {
+            emit(ctx, buf, used);
+            used = 0;
+        }
+        if (gap)
+            buf[used++] = ' ';
+        buf[used++] = (char)c;
+        gap = 0;
+        seen = 1;
     }
     if (used > 0)
         emit(ctx, buf, used);

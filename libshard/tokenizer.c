@@ -461,6 +461,13 @@ int shard_tok_finish_added(shard_tokenizer *t, const char *label)
 
     t->vocab_size = b->n_ranks;
     qsort(t->added, t->n_added, sizeof(*t->added), tok_added_cmp);
+    t->added_lead = -1;
+    for (size_t i = 0; i < t->n_added; i++) {
+        unsigned char c = (unsigned char)t->added[i].text[0];
+
+        t->added_first[c] = 1;
+        t->added_lead = i == 0 || t->added_lead == c ? c : -2;
+    }
     for (size_t i = 0; i < t->n_added; i++) {
         const tok_added *a = &t->added[i];
 
@@ -696,15 +703,27 @@ static const tok_added *tok_added_at(const shard_tokenizer *t,
 static const tok_added *tok_next_added(const shard_tokenizer *t,
                                        const char *s, size_t n, size_t *at)
 {
-    for (size_t i = 0; t->n_added > 0 && i < n; i++) {
+    size_t i = 0;
+
+    while (t->n_added > 0 && i < n) {
         const tok_added *a;
 
-        /* Every added token in use starts with '<' or another ASCII
-         * punctuation byte; the check is cheap either way. */
+        /* Most vocabularies' added tokens all start with '<'. */
+        if (t->added_lead >= 0) {
+            const char *p = memchr(s + i, t->added_lead, n - i);
+
+            if (!p)
+                return NULL;
+            i = (size_t)(p - s);
+        } else if (!t->added_first[(unsigned char)s[i]]) {
+            i++;
+            continue;
+        }
         if ((a = tok_added_at(t, s + i, n - i)) != NULL) {
             *at = i;
             return a;
         }
+        i++;
     }
     return NULL;
 }

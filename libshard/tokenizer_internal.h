@@ -29,6 +29,9 @@ struct shard_tokenizer {
     shard_pretok *split;
     tok_added *added;      /* sorted by text, longest first on a prefix */
     size_t n_added;
+    unsigned char added_first[256]; /* 1 for a byte an added token
+                                       starts with */
+    int added_lead;        /* the one such byte, or -1 */
     int whole_piece;       /* a piece that is a token is emitted as is */
     int nfc;               /* normalise to NFC before splitting */
     int prefix_space;      /* ByteLevel add_prefix_space */

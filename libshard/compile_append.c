@@ -269,7 +269,9 @@ static int merge_inputs(shard_append *a, shard_manifest_data *d)
         in->records = o->records;
         in->kept = o->kept;
     }
-    memcpy(a->inputs + n, d->inputs, d->n_inputs * sizeof(*d->inputs));
+    if (d->n_inputs > 0)
+        memcpy(a->inputs + n, d->inputs,
+               d->n_inputs * sizeof(*d->inputs));
     d->inputs = a->inputs;
     d->n_inputs += n;
     return 0;
@@ -286,7 +288,8 @@ int shard_append_finish(shard_append *a, shard_manifest_data *d,
     if (strcmp(d->schema, a->old.schema) != 0 && a->old.schema[0])
         d->schema = strcmp(d->schema, "none") == 0 ? a->old.schema
                                                    : "mixed";
-    qsort(a->tomb, a->n_tomb, sizeof(*a->tomb), by_value);
+    if (a->n_tomb > 0)
+        qsort(a->tomb, a->n_tomb, sizeof(*a->tomb), by_value);
     if (a->n_tomb > a->n_old_tomb &&
         (rc = shard_tombstones_write(a->dir, a->tomb, a->n_tomb)) < 0)
         return shard_errf(err, rc, "%s", shard_last_error());

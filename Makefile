@@ -7,6 +7,8 @@
 CC ?= cc
 CXX ?= c++
 PREFIX ?= /usr/local
+# Where `make install` puts the Python module (Debian's layout).
+PYTHON_SITE ?= $(PREFIX)/lib/python3/dist-packages
 DESTDIR ?=
 CFLAGS ?= -O2 -g
 CXXFLAGS ?= -O2 -g
@@ -301,6 +303,8 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' \
 	    libshard/libshard.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libshard.pc
 	install -m 644 docs/shard.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -d $(DESTDIR)$(PYTHON_SITE)/shard
+	install -m 644 libshard/python/shard/*.py $(DESTDIR)$(PYTHON_SITE)/shard/
 
 ## man: rebuild docs/shard.1 from docs/shard.1.md
 man: docs/shard.1

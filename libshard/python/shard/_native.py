@@ -83,6 +83,8 @@ def _candidates():
         yield env
     here = os.path.dirname(os.path.abspath(__file__))
     yield os.path.join(here, "..", "..", "..", "build", "libshard-reader.so")
+    # Installed: PREFIX/lib/python3/dist-packages/shard -> PREFIX/lib.
+    yield os.path.join(here, "..", "..", "..", "libshard-reader.so.0")
     found = ctypes.util.find_library("shard-reader")
     if found:
         yield found

@@ -183,6 +183,10 @@ $(FUZZ_DIR)/%_fuzzer: fuzz/%_fuzzer.c $(FUZZ_LIB_OBJ) $(wildcard fuzz/*.h)
 ## fuzz: build every libFuzzer harness with clang, ASan and UBSan
 fuzz: $(FUZZ_BIN)
 
+# Keep the clang objects between runs (make would delete them as
+# intermediate files of the pattern rules).
+.SECONDARY: $(FUZZ_LIB_OBJ)
+
 ## fuzz-run: run each harness for FUZZ_SECONDS (30) from its corpus
 fuzz-run: fuzz vocab
 	$(Q)for h in $(FUZZ_BIN); do \

@@ -152,6 +152,8 @@ int cmd_compile(int argc, char **argv)
          "MinHash seed (1)"},
         {"append", 0, OPT_STRING, &append, "DIR",
          "add INPUT... to the dataset in DIR (instead of -o)"},
+        {"jobs", 'j', OPT_INT, &o.threads, "N",
+         "worker threads (default: one per core); same output for any N"},
         {NULL, 0, 0, NULL, NULL, NULL},
     };
     cli_command cmd = {"compile", "INPUT... -o DIR | --append DIR INPUT...",
@@ -180,6 +182,12 @@ int cmd_compile(int argc, char **argv)
     }
     if (strcmp(codec, "zstd") && strcmp(codec, "none")) {
         cli_error("compile: unknown codec \"%s\"", codec);
+        free(inputs);
+        return EXIT_USAGE;
+    }
+    if (o.threads < 0 || o.threads > SHARD_MAX_THREADS) {
+        cli_error("compile: -j: %d is not in 1..%d (0: one per core)",
+                  o.threads, SHARD_MAX_THREADS);
         free(inputs);
         return EXIT_USAGE;
     }

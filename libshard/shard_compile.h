@@ -89,13 +89,18 @@ typedef struct {
     int near_dup_scope;        /* 0: within label and prompt, 1: stream */
     uint64_t near_dup_seed;    /* MinHash seed */
     int append;                /* add to the dataset in outdir */
+    int threads;               /* worker threads; 0: one per core.  The
+                                  output does not depend on it */
 } shard_compile_options;
+
+/* The most worker threads a compile starts. */
+#define SHARD_MAX_THREADS 256
 
 #define SHARD_COMPILE_OPTIONS_VERSION 1
 #define SHARD_COMPILE_OPTIONS_INIT                                          \
     {SHARD_COMPILE_OPTIONS_VERSION, "auto", "cl100k_base", "none",          \
      SHARD_CODEC_ZSTD, 3, 256ull << 20, 512ull << 10, 1, 64ull << 20, 0,    \
-     0, NULL, NULL, 0, NULL, NULL, 0, 0, 0, 1ull << 30, 0.0, 0, 1, 0}
+     0, NULL, NULL, 0, NULL, NULL, 0, 0, 0, 1ull << 30, 0.0, 0, 1, 0, 0}
 
 /*
  * Compiles inputs[0..n) into `outdir`.  Returns 0 on success, SHARD_EINPUT

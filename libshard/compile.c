@@ -1411,6 +1411,7 @@ static int open_streams(compiler *c)
     w.frame_size = c->opt->frame_size;
     w.with_text = c->opt->with_text;
     w.tokenizer = c->tok_info;
+    w.threads = (int)c->n_workers;
     for (int l = 0; l < SHARD_LABEL_COUNT; l++) {
         w.first_seq = c->app ? shard_append_first_seq(c->app, l) : 0;
         w.label = l;

@@ -4,7 +4,10 @@
  * Two sweeps, in input order (dedup.h says why).  The first maps every
  * row and notes each record's dedup key; the second maps them again and,
  * for each record, asks its fate, then: identity, template, tokens, and
- * the label stream.
+ * the label stream.  Each sweep runs as a pipeline (see "the pipeline"
+ * below): the per-row work in worker threads, everything that depends
+ * on the rows before in input order on the main thread, so the output
+ * does not depend on the number of workers.
  * The accounting identity rows_read = rows_invalid + rows that yielded
  * records, and records = kept + duplicate + near_duplicate + conflict, is
  * kept by construction: every branch below ends in exactly one counter.

@@ -1212,7 +1212,9 @@ static void batch_wait(compiler *c, batch *b)
  * One sweep over the inputs through the pipeline: the main thread reads
  * batches while fewer than cap are in flight, else commits the oldest
  * when its worker is done.  After a failure nothing more is read or
- * committed; the batches in flight are waited for.
+ * committed; the batches in flight are waited for.  With one worker
+ * (-j1) no thread starts: the main thread works each batch as it reads
+ * it, as the compiler did before the pipeline.
  */
 static int run_sweep(compiler *c, char *const *paths, size_t n)
 {
@@ -1223,11 +1225,11 @@ static int run_sweep(compiler *c, char *const *paths, size_t n)
 
     c->stop = 0;
     c->q_head = c->q_len = 0;
-    while (started < c->n_workers &&
+    while (c->n_workers > 1 && started < c->n_workers &&
            pthread_create(&c->workers[started].thread, NULL, worker_main,
                           &c->workers[started]) == 0)
         started++;
-    if (!started)
+    if (c->n_workers > 1 && !started)
         rc = shard_errf(c->err, SHARD_ENOMEM, "cannot start a thread");
     for (;;) {
         if (rc == 0 && !eof && next_read - next_commit < c->cap) {
@@ -1238,7 +1240,11 @@ static int run_sweep(compiler *c, char *const *paths, size_t n)
                 rc = shard_errf(c->err, got, "out of memory");
             else if (got == 0)
                 eof = 1;
-            else {
+            else if (!started) {
+                work_batch(&c->workers[0], b);
+                b->done = 1;
+                next_read++;
+            } else {
                 batch_submit(c, b);
                 next_read++;
             }
@@ -1414,7 +1420,7 @@ static int open_streams(compiler *c)
     w.frame_size = c->opt->frame_size;
     w.with_text = c->opt->with_text;
     w.tokenizer = c->tok_info;
-    w.threads = (int)c->n_workers;
+    w.threads = c->n_workers > 1 ? (int)c->n_workers : 0;
     for (int l = 0; l < SHARD_LABEL_COUNT; l++) {
         w.first_seq = c->app ? shard_append_first_seq(c->app, l) : 0;
         w.label = l;

@@ -162,6 +162,7 @@ typedef struct {
     int stop;                 /* the workers are to end */
     pthread_mutex_t mu;       /* guards queue, q_*, stop, batch.done */
     pthread_cond_t work_cv, done_cv;
+    uint64_t bytes_done;      /* row bytes committed in this sweep */
 } compiler;
 
 /* A worker's own parser, emitter and buffers. */
@@ -1189,6 +1190,24 @@ static void workers_stop(compiler *c, size_t started)
         pthread_join(c->workers[i].thread, NULL);
 }
 
+/* Tells the caller where the sweep stands. */
+static void report_progress(compiler *c, const batch *b)
+{
+    const shard_accounting *a = c->acct;
+    shard_progress p = {.sweep = c->scanning ? 1 : 2, .rows = a->rows_read,
+                        .kept = a->kept};
+
+    c->bytes_done += b->bytes;
+    if (!c->opt->progress)
+        return;
+    p.bytes = c->bytes_done;
+    p.dropped = a->rows_invalid + a->duplicate + a->near_duplicate +
+                a->conflict;
+    for (int l = 0; l < SHARD_LABEL_COUNT; l++)
+        p.tokens += a->tokens_by_label[l];
+    c->opt->progress(c->opt->progress_ctx, &p);
+}
+
 /* Hands batch seq to the workers. */
 static void batch_submit(compiler *c, batch *b)
 {
@@ -1225,6 +1244,7 @@ static int run_sweep(compiler *c, char *const *paths, size_t n)
 
     c->stop = 0;
     c->q_head = c->q_len = 0;
+    c->bytes_done = 0;
     while (c->n_workers > 1 && started < c->n_workers &&
            pthread_create(&c->workers[started].thread, NULL, worker_main,
                           &c->workers[started]) == 0)
@@ -1253,8 +1273,9 @@ static int run_sweep(compiler *c, char *const *paths, size_t n)
         if (next_commit == next_read)
             break;
         batch_wait(c, &c->slots[next_commit % c->cap]);
-        if (rc == 0)
-            rc = commit_batch(c, &c->slots[next_commit % c->cap]);
+        if (rc == 0 &&
+            (rc = commit_batch(c, &c->slots[next_commit % c->cap])) == 0)
+            report_progress(c, &c->slots[next_commit % c->cap]);
         next_commit++;
     }
     workers_stop(c, started);

@@ -110,5 +110,25 @@ check strict_exit test "$(cat "$TMP/strict-j1.rc")" -eq 3 -a \
 messages strict_messages "$TMP/strict-j1.err" "$TMP/strict-j3.err"
 same keep_going_bytes "$TMP/kg-j1" "$TMP/kg-j3"
 
+# The progress line: on a terminal (through script(1)), never in a pipe,
+# never with --no-progress.  The line is drawn after the first batch of
+# each run, then at most four times a second.
+SIX="'$HH' '$HH' '$HH' '$HH' '$HH' '$HH'"
+if command -v script > /dev/null 2>&1; then
+    script -qec "'$SHARD' compile -j1 $SIX -o '$TMP/pty'" \
+        /dev/null > "$TMP/pty.out" 2>&1
+    check progress_on_a_terminal grep -q 'dedup keys: .* rows/s' \
+        "$TMP/pty.out"
+    script -qec "'$SHARD' compile -j1 --no-progress $SIX -o '$TMP/pty2'" \
+        /dev/null > "$TMP/pty2.out" 2>&1
+    check no_progress_flag sh -c "grep -q 'compiled' '$TMP/pty2.out' &&
+        ! grep -q 'dedup keys: ' '$TMP/pty2.out'"
+else
+    echo "SKIP cli/$script:progress_on_a_terminal: no script(1)"
+fi
+eval "'$SHARD' compile -j1 $SIX -o '$TMP/pipe'" 2> "$TMP/pipe.err"
+check no_progress_in_a_pipe sh -c "grep -q 'compiled' '$TMP/pipe.err' &&
+    ! grep -q 'dedup keys: ' '$TMP/pipe.err'"
+
 check bad_jobs_refused sh -c \
     "! '$SHARD' compile -j -1 '$MIX' -o '$TMP/neg' 2> /dev/null"

@@ -577,6 +577,13 @@ static int dedup_note_row(compiler *c, shard_emit *e);
 static int dedup_decide_row(compiler *c, shard_emit *e);
 static int record_kept(const emitted *r);
 
+/* memcpy of n items, where an empty array may be NULL. */
+static void copy_items(void *dst, const void *src, size_t n, size_t size)
+{
+    if (n)
+        memcpy(dst, src, n * size);
+}
+
 /* The row's records, pairs and rules in the batch, as an emitter. */
 static void row_view(shard_emit *v, batch *b, const row_slot *row)
 {
@@ -587,8 +594,8 @@ static void row_view(shard_emit *v, batch *b, const row_slot *row)
     v->n_msgs = row->n_msgs;
     v->pairs = b->pairs + row->first_pair;
     v->n_pairs = row->n_pairs;
-    memcpy(v->rules, b->rules + row->first_rule,
-           row->n_rules * sizeof(*v->rules));
+    copy_items(v->rules, b->rules + row->first_rule, row->n_rules,
+               sizeof(*v->rules));
     v->n_rules = row->n_rules;
 }
 
@@ -828,7 +835,7 @@ static char *batch_copy(batch *b, const char *s, size_t n, size_t pad)
     char *p = blocks_alloc(&b->arena, n + 1 + pad);
 
     if (p) {
-        memcpy(p, s, n);
+        copy_items(p, s, n, 1);
         memset(p + n, 0, 1 + pad);
     }
     return p;
@@ -877,7 +884,7 @@ static int encode_record(worker *w, batch *b, emitted *r)
     if (shard_grow((void **)&b->toks.ids, &b->toks.cap,
                    b->toks.len + p->len + 1, sizeof(*p->ids)))
         return SHARD_ENOMEM;
-    memcpy(b->toks.ids + b->toks.len, p->ids, p->len * sizeof(*p->ids));
+    copy_items(b->toks.ids + b->toks.len, p->ids, p->len, sizeof(*p->ids));
     b->toks.len += p->len;
     r->prompt_len = (uint32_t)p->len;
     before = b->toks.replaced;
@@ -914,9 +921,11 @@ static int row_store(batch *b, row_slot *row, const shard_emit *e)
     row->n_pairs = e->n_pairs;
     row->first_rule = b->n_rules;
     row->n_rules = e->n_rules;
-    memcpy(b->recs + b->n_recs, e->recs, e->n * sizeof(*e->recs));
-    memcpy(b->pairs + b->n_pairs, e->pairs, e->n_pairs * sizeof(*e->pairs));
-    memcpy(b->rules + b->n_rules, e->rules, e->n_rules * sizeof(*e->rules));
+    copy_items(b->recs + b->n_recs, e->recs, e->n, sizeof(*e->recs));
+    copy_items(b->pairs + b->n_pairs, e->pairs, e->n_pairs,
+               sizeof(*e->pairs));
+    copy_items(b->rules + b->n_rules, e->rules, e->n_rules,
+               sizeof(*e->rules));
     b->n_recs += e->n;
     b->n_pairs += e->n_pairs;
     b->n_rules += e->n_rules;

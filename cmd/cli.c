@@ -134,8 +134,11 @@ static int parse_one(const cli_command *cmd, int argc, char **argv, int *i)
         eq = strchr(a + 2, '=');
         o = find(cmd, a + 2, eq ? (size_t)(eq - a - 2) : strlen(a + 2), 0);
         value = eq ? eq + 1 : NULL;
-    } else {
-        o = a[2] ? NULL : find(cmd, NULL, 0, a[1]);
+    } else { /* -x, or -xVALUE for an option that takes one */
+        o = find(cmd, NULL, 0, a[1]);
+        if (o && a[2] && o->kind == OPT_FLAG)
+            o = NULL;
+        value = o && a[2] ? a + 2 : NULL;
     }
     if (!o) {
         cli_error("%s: unknown option %s (see shard %s --help)", cmd->name,

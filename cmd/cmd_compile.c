@@ -1,16 +1,59 @@
 /*
  * cmd_compile.c - shard compile INPUT... -o DIR
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "dedup.h"
 #include "shard_compile.h"
 
+static double now(void);
+
+/* The progress line: drawn on a terminal only, after the first batch
+ * and then at most four times a second; `shown` says it is on screen. */
+typedef struct {
+    double start, last; /* of the sweep, of the last drawing */
+    int sweep, shown;
+} progress_line;
+
+static void progress_clear(progress_line *pl)
+{
+    if (pl && pl->shown) {
+        fputs("\r\033[K", stderr);
+        pl->shown = 0;
+    }
+}
+
+static void progress_draw(void *ctx, const shard_progress *p)
+{
+    progress_line *pl = ctx;
+    double t = now(), secs;
+
+    if (p->sweep != pl->sweep) {
+        pl->sweep = p->sweep;
+        pl->start = t;
+    }
+    secs = t - pl->start;
+    if (t - pl->last < 0.25 || secs <= 0)
+        return;
+    pl->last = t;
+    fprintf(stderr, "\rshard: %s: %llu rows, %.0f rows/s, %.1f MB/s, "
+            "%.2f M tokens/s, %llu kept, %llu dropped\033[K",
+            p->sweep == 1 ? "dedup keys" : "writing",
+            (unsigned long long)p->rows, p->rows / secs,
+            p->bytes / secs / 1e6, p->tokens / secs / 1e6,
+            (unsigned long long)p->kept, (unsigned long long)p->dropped);
+    fflush(stderr);
+    pl->shown = 1;
+}
+
 static void log_to_stderr(void *ctx, shard_msg_level level, const char *msg)
 {
+    progress_clear(ctx);
     if (level == SHARD_MSG_ERROR)
         cli_error("%s", msg);
     else if (level == SHARD_MSG_WARNING)
@@ -105,7 +148,8 @@ int cmd_compile(int argc, char **argv)
     const char *out = NULL, *codec = "zstd";
     const char *norm = "ws", *conflicts = "drop", *near = NULL;
     const char *scope = "group", *append = NULL;
-    int no_text = 0;
+    int no_text = 0, no_progress = 0;
+    progress_line pl = {0};
     cli_option opts[] = {
         {"output", 'o', OPT_STRING, &out, "DIR", "dataset directory to write"},
         {"format", 'f', OPT_STRING, &o.format, "NAME",
@@ -152,6 +196,10 @@ int cmd_compile(int argc, char **argv)
          "MinHash seed (1)"},
         {"append", 0, OPT_STRING, &append, "DIR",
          "add INPUT... to the dataset in DIR (instead of -o)"},
+        {"no-progress", 0, OPT_FLAG, &no_progress, NULL,
+         "no progress line on a terminal"},
+        {"jobs", 'j', OPT_INT, &o.threads, "N",
+         "worker threads (default: one per core); same output for any N"},
         {NULL, 0, 0, NULL, NULL, NULL},
     };
     cli_command cmd = {"compile", "INPUT... -o DIR | --append DIR INPUT...",
@@ -183,18 +231,30 @@ int cmd_compile(int argc, char **argv)
         free(inputs);
         return EXIT_USAGE;
     }
+    if (o.threads < 0 || o.threads > SHARD_MAX_THREADS) {
+        cli_error("compile: -j: %d is not in 1..%d (0: one per core)",
+                  o.threads, SHARD_MAX_THREADS);
+        free(inputs);
+        return EXIT_USAGE;
+    }
     o.codec = strcmp(codec, "zstd") == 0 ? SHARD_CODEC_ZSTD
                                          : SHARD_CODEC_NONE;
     o.with_text = !no_text;
     o.log = log_to_stderr;
+    o.log_ctx = &pl;
+    if (!no_progress && cli_verbosity >= 1 && isatty(STDERR_FILENO)) {
+        o.progress = progress_draw;
+        o.progress_ctx = &pl;
+    }
     if (dedup_options(&o, norm, conflicts, near, scope) < 0) {
         free(inputs);
         return EXIT_USAGE;
     }
 
-    t0 = now();
+    t0 = pl.start = now(); /* pl.last 0: the first batch is drawn */
     rc = shard_compile((const char *const *)inputs, (size_t)n, out, &o,
                        &acct);
+    progress_clear(&pl);
     free(inputs);
     if (rc < 0) {
         cli_error("compile: %s", shard_last_error());

@@ -4,7 +4,10 @@
  * Two sweeps, in input order (dedup.h says why).  The first maps every
  * row and notes each record's dedup key; the second maps them again and,
  * for each record, asks its fate, then: identity, template, tokens, and
- * the label stream.
+ * the label stream.  Each sweep runs as a pipeline (see "the pipeline"
+ * below): the per-row work in worker threads, everything that depends
+ * on the rows before in input order on the main thread, so the output
+ * does not depend on the number of workers.
  * The accounting identity rows_read = rows_invalid + rows that yielded
  * records, and records = kept + duplicate + near_duplicate + conflict, is
  * kept by construction: every branch below ends in exactly one counter.
@@ -12,6 +15,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +43,10 @@ typedef struct {
     uint32_t flags; /* record flags column */
     int fate;       /* shard_fate, or FATE_NEAR */
     shard_key key;  /* dedup key */
+    size_t tok_off, n_tokens; /* tokens in the batch (second sweep) */
+    uint32_t prompt_len;
+    uint64_t replaced;        /* UTF-8 replacements in its tokens */
+    int special;              /* text holds an added-token string */
 } emitted;
 
 typedef struct {
@@ -70,6 +78,53 @@ struct shard_emit {
     char msg[SHARD_ERRMAX];
 };
 
+/*
+ * The pipeline (-j N).  The main thread reads rows into batches and, in
+ * input order, commits the batches the workers finished: accounting,
+ * dedup, writing.  Workers parse, map, hash and tokenize a batch at a
+ * time; they read the compiler's options, tokenizer and template, never
+ * write it.  At most `cap` batches are in flight, which bounds memory.
+ */
+#define BATCH_ROWS 256
+#define BATCH_BYTES (1u << 20)
+
+enum { ROW_SKIP, ROW_BAD, ROW_OK };
+
+typedef struct {
+    shard_line line;            /* text, where, problem: batch copies */
+    const shard_format *format; /* the member's schema, NULL if unknown */
+    int detected;               /* the member's schema was found here */
+    int status;                 /* ROW_* (worker) */
+    const shard_format *mapped; /* schema the row was mapped with */
+    shard_reason reason;        /* ROW_BAD */
+    const char *msg;
+    size_t first_rec, n_recs, first_msg, n_msgs, first_pair, n_pairs;
+    size_t first_rule, n_rules;
+} row_slot;
+
+typedef struct {
+    uint32_t input;          /* index of the input the rows are from */
+    int first;               /* the input's first batch */
+    int open_rc, read_rc;    /* the input failed to open, or to read */
+    int end;                 /* the input's last batch */
+    char msg[SHARD_ERRMAX];  /* why it failed */
+    row_slot *rows;
+    size_t n_rows, cap_rows, bytes;
+    emitted *recs;
+    size_t n_recs, cap_recs;
+    shard_message *msgs;
+    size_t n_msgs, cap_msgs;
+    emitted_pair *pairs;
+    size_t n_pairs, cap_pairs;
+    const char **rules;
+    size_t n_rules, cap_rules;
+    shard_tokens toks;
+    text_block *arena;       /* copies of rows, messages, messages' text */
+    int rc;                  /* a worker's failure, with err */
+    char err[SHARD_ERRMAX];
+    int done;
+} batch;
+
 typedef struct {
     const shard_compile_options *opt;
     const char *outdir;
@@ -90,11 +145,6 @@ typedef struct {
     const char *rules[SHARD_MAX_RULES];
     size_t n_rules;
     shard_pairs_writer *pairs;
-    shard_emit emit;
-    shard_tokens toks;
-    shard_strbuf prompt, response;
-    shard_strbuf last_prompt;  /* the prompt text behind prompt_toks */
-    shard_tokens prompt_toks;
     char err[SHARD_ERRMAX];
     shard_dedup *dedup;
     shard_near *near;         /* --near-dup, or NULL */
@@ -103,7 +153,29 @@ typedef struct {
     int scanning;             /* first sweep: keys only */
     int restart;              /* the first sweep must run again */
     int quiet;                /* messages were given by the first sweep */
+    char *const *paths;       /* the inputs, for the manifest */
+    struct worker *workers;
+    size_t n_workers;
+    batch *slots;             /* cap batches, batch seq in slot seq % cap */
+    batch **queue;            /* batches for the workers: a ring */
+    size_t cap, q_head, q_len;
+    int stop;                 /* the workers are to end */
+    pthread_mutex_t mu;       /* guards queue, q_*, stop, batch.done */
+    pthread_cond_t work_cv, done_cv;
+    uint64_t bytes_done;      /* row bytes committed in this sweep */
 } compiler;
+
+/* A worker's own parser, emitter and buffers. */
+typedef struct worker {
+    compiler *c;
+    pthread_t thread;
+    shard_json_parser *json;
+    shard_emit emit;
+    shard_strbuf prompt, response;
+    shard_strbuf last_prompt; /* the prompt text behind prompt_toks */
+    shard_tokens prompt_toks;
+    uint64_t prompt_replaced; /* replacements in prompt_toks */
+} worker;
 
 static void logf_(compiler *c, shard_msg_level level, const char *fmt, ...)
     SHARD_PRINTF(3, 4);
@@ -180,9 +252,10 @@ void shard_emit_rule(shard_emit *e, const char *rule)
         e->rules[e->n_rules++] = rule;
 }
 
-char *shard_emit_alloc(shard_emit *e, size_t n)
+/* n bytes, 8-byte aligned, from a list of blocks (kept when reset). */
+static char *blocks_alloc(text_block **list, size_t n)
 {
-    text_block *b = e->text;
+    text_block *b = *list;
 
     n = (n + 7) & ~(size_t)7; /* pieces stay 8-byte aligned, as data[] is */
     while (b && b->cap - b->used < n)
@@ -194,11 +267,32 @@ char *shard_emit_alloc(shard_emit *e, size_t n)
             return NULL;
         b->used = 0;
         b->cap = cap;
-        b->next = e->text;
-        e->text = b;
+        b->next = *list;
+        *list = b;
     }
     b->used += n;
     return b->data + b->used - n;
+}
+
+static void blocks_reset(text_block *b)
+{
+    for (; b; b = b->next)
+        b->used = 0;
+}
+
+static void blocks_free(text_block **list)
+{
+    while (*list) {
+        text_block *next = (*list)->next;
+
+        free(*list);
+        *list = next;
+    }
+}
+
+char *shard_emit_alloc(shard_emit *e, size_t n)
+{
+    return blocks_alloc(&e->text, n);
 }
 
 int shard_emit_parse_list(shard_emit *e, const char *const *s,
@@ -249,8 +343,7 @@ shard_msgs *shard_emit_scratch(shard_emit *e, int slot)
 static void emit_reset(shard_emit *e)
 {
     e->n = e->n_msgs = e->n_pairs = e->n_rules = 0;
-    for (text_block *b = e->text; b; b = b->next)
-        b->used = 0;
+    blocks_reset(e->text);
 }
 
 static void emit_free(shard_emit *e)
@@ -261,12 +354,7 @@ static void emit_free(shard_emit *e)
     for (int i = 0; i < SHARD_SCRATCH_LISTS; i++)
         free(e->scratch[i].m);
     shard_json_parser_free(e->sub);
-    while (e->text) {
-        text_block *next = e->text->next;
-
-        free(e->text);
-        e->text = next;
-    }
+    blocks_free(&e->text);
 }
 
 int shard_emit_fail(shard_emit *e, shard_reason reason, const char *fmt,
@@ -323,16 +411,12 @@ static int is_blank(const char *s, size_t n)
     return 1;
 }
 
-/* Picks the schema for an input from its first usable row. */
-static const shard_format *detect(compiler *c, shard_json_value root,
-                                  const shard_line *line)
+/* The first schema that claims the row, or NULL. */
+static const shard_format *detect(shard_json_value root)
 {
     for (size_t i = 0; shard_formats[i]; i++)
-        if (shard_formats[i]->detect(root)) {
-            logf_(c, SHARD_MSG_INFO, "%s: format %s (auto-detected)",
-                  line->where, shard_formats[i]->name);
+        if (shard_formats[i]->detect(root))
             return shard_formats[i];
-        }
     return NULL;
 }
 
@@ -374,9 +458,8 @@ static int assign_ids(shard_emit *e)
 }
 
 /* Adds the row's pairs to the table and its rules to the compile's. */
-static int commit_pairs_and_rules(compiler *c)
+static int commit_pairs_and_rules(compiler *c, const shard_emit *e)
 {
-    shard_emit *e = &c->emit;
     int rc;
 
     for (size_t i = 0; i < e->n_pairs; i++) {
@@ -404,22 +487,6 @@ static int commit_pairs_and_rules(compiler *c)
     return 0;
 }
 
-/*
- * Counts the record when its messages hold text that is a special or
- * added token of the tokenizer: ordinary text here, a control token to
- * HF's own encode.
- */
-static void count_added(compiler *c, const shard_message *m, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (shard_tokenizer_count_added(c->tok, m[i].content,
-                                        m[i].content_len) > 0) {
-            c->acct->special_text++;
-            return;
-        }
-    }
-}
-
 /* Binds the chat template to the tokenizer; a structural token the
  * tokenizer lacks is written as text, and said so. */
 static int open_template(compiler *c)
@@ -442,68 +509,29 @@ static int open_template(compiler *c)
     return 0;
 }
 
-/*
- * Puts the rendered prompt's tokens at the start of c->toks.  The records
- * of one comparison share their prompt, so the last prompt's tokens are
- * kept and reused when the text repeats.
- */
-static int prompt_tokens(compiler *c)
+/* Writes a kept record with the tokens its worker made. */
+static int write_record(compiler *c, const batch *b, const shard_emit *e,
+                        const emitted *r, const shard_line *line,
+                        uint32_t file_index)
 {
-    shard_tokens *p = &c->prompt_toks;
-    int rc;
-
-    if (c->prompt.len != c->last_prompt.len || !c->prompt.len ||
-        memcmp(c->prompt.p, c->last_prompt.p, c->prompt.len) != 0) {
-        shard_strbuf swap = c->last_prompt;
-
-        p->len = 0;
-        if ((rc = shard_template_encode(c->tok, c->prompt.p, c->prompt.len,
-                                        c->opt->hf_added_tokens, p)) < 0)
-            return rc;
-        c->last_prompt = c->prompt; /* keep the text, reuse the buffer */
-        c->prompt = swap;
-    }
-    c->toks.len = 0;
-    if (shard_grow((void **)&c->toks.ids, &c->toks.cap, p->len + 1,
-                   sizeof(*p->ids)))
-        return SHARD_ENOMEM;
-    memcpy(c->toks.ids, p->ids, p->len * sizeof(*p->ids));
-    c->toks.len = p->len;
-    return 0;
-}
-
-static int write_record(compiler *c, const emitted *r,
-                        const shard_line *line, uint32_t file_index)
-{
-    const shard_message *m = c->emit.msgs + r->first_msg;
-    shard_record_in in;
-    uint32_t prompt_len = 0;
-    int rc;
-
-    rc = shard_template_render(c->tpl, m, r->n_msgs, &c->prompt,
-                               &c->response);
-    if (rc == 0 && (rc = prompt_tokens(c)) == 0) {
-        prompt_len = (uint32_t)c->toks.len;
-        rc = shard_template_encode(c->tok, c->response.p, c->response.len,
-                                   c->opt->hf_added_tokens, &c->toks);
-    }
-    if (rc < 0)
-        return shard_errf(c->err, rc, "tokenizer: %s", shard_strerror(rc));
-    count_added(c, m, r->n_msgs);
-
-    in = (shard_record_in){
-        .tokens = c->toks.ids, .n_tokens = c->toks.len,
-        .prompt_len = prompt_len, .label = r->label, .reward = r->reward,
-        .prompt_id = r->prompt_id, .pair_id = r->pair_id,
-        .record_id = r->record_id, .source_file = file_index,
-        .source_line = line->lineno, .flags = r->flags, .messages = m,
+    shard_record_in in = {
+        .tokens = b->toks.ids + r->tok_off, .n_tokens = r->n_tokens,
+        .prompt_len = r->prompt_len, .label = r->label,
+        .reward = r->reward, .prompt_id = r->prompt_id,
+        .pair_id = r->pair_id, .record_id = r->record_id,
+        .source_file = file_index, .source_line = line->lineno,
+        .flags = r->flags, .messages = e->msgs + r->first_msg,
         .n_messages = r->n_msgs};
+    int rc;
+
     if ((rc = shard_stream_add(c->streams[r->label], &in)) < 0)
         return shard_errf(c->err, rc, "%s",
                           shard_stream_errmsg(c->streams[r->label]));
     c->acct->kept++;
     c->acct->kept_by_label[r->label]++;
-    c->acct->tokens_by_label[r->label] += c->toks.len;
+    c->acct->tokens_by_label[r->label] += r->n_tokens;
+    c->acct->replaced_utf8 += r->replaced;
+    c->acct->special_text += r->special != 0;
     return 0;
 }
 
@@ -523,99 +551,88 @@ static int row_read(compiler *c, const shard_line *line,
     return !line->problem;
 }
 
-/* Parses a row into an object, or counts it invalid (returns 0). */
-static int row_parse(compiler *c, const shard_line *line,
-                     shard_input_stats *in, shard_json_value *root)
+/*
+ * Accounts for the schema a row was mapped with: the compile's and the
+ * input's, "mixed" once they differ; says what auto-detection chose.
+ */
+static void row_format(compiler *c, const row_slot *row,
+                       shard_input_stats *in)
 {
-    int rc = shard_json_parse(c->json, line->text, line->len, root);
+    const char *name = row->mapped->name;
 
-    if (rc == SHARD_ENOMEM)
-        return shard_errf(c->err, rc, "out of memory");
-    if (rc < 0) {
-        row_invalid(c, line, in,
-                    shard_json_last_error(c->json) == SHARD_JSON_ERR_UTF8
-                        ? SHARD_REASON_BAD_UTF8 : SHARD_REASON_BAD_JSON,
-                    shard_json_errmsg(c->json));
-        return 0;
-    }
-    if (shard_json_typeof(*root) != SHARD_JSON_OBJECT) {
-        row_invalid(c, line, in, SHARD_REASON_WRONG_TYPE,
-                    "row is not a JSON object");
-        return 0;
-    }
-    return 1;
+    if (row->detected)
+        logf_(c, SHARD_MSG_INFO, "%s: format %s (auto-detected)",
+              row->line.where, name);
+    if (!c->schema)
+        c->schema = name;
+    else if (strcmp(c->schema, name) != 0)
+        c->schema = "mixed";
+    if (!in->format[0])
+        snprintf(in->format, sizeof(in->format), "%s", name);
+    else if (strcmp(in->format, name) != 0)
+        snprintf(in->format, sizeof(in->format), "mixed");
+}
+
+static int dedup_note_row(compiler *c, shard_emit *e);
+static int dedup_decide_row(compiler *c, shard_emit *e);
+static int record_kept(const emitted *r);
+
+/* memcpy of n items, where an empty array may be NULL. */
+static void copy_items(void *dst, const void *src, size_t n, size_t size)
+{
+    if (n)
+        memcpy(dst, src, n * size);
+}
+
+/* The row's records, pairs and rules in the batch, as an emitter. */
+static void row_view(shard_emit *v, batch *b, const row_slot *row)
+{
+    memset(v, 0, sizeof(*v));
+    v->recs = b->recs + row->first_rec;
+    v->n = row->n_recs;
+    v->msgs = b->msgs + row->first_msg;
+    v->n_msgs = row->n_msgs;
+    v->pairs = b->pairs + row->first_pair;
+    v->n_pairs = row->n_pairs;
+    copy_items(v->rules, b->rules + row->first_rule, row->n_rules,
+               sizeof(*v->rules));
+    v->n_rules = row->n_rules;
 }
 
 /*
- * The schema for this row: the fixed one, or the one detected from the
- * first usable row of each file or archive member.  NULL after counting
- * the row invalid.
+ * The ordered part of a row: its accounting, then the first sweep notes
+ * its keys, the second decides its records' fates and writes those kept.
  */
-static const shard_format *row_format(compiler *c, const shard_line *line,
-                                      shard_input_stats *in,
-                                      shard_json_value root)
+static int commit_row(compiler *c, batch *b, const row_slot *row,
+                      shard_input_stats *in, uint32_t file_index)
 {
-    if (line->member != c->member) {
-        c->member = line->member;
-        c->format = c->fixed;
-    }
-    if (!c->format && !(c->format = detect(c, root, line))) {
-        row_invalid(c, line, in, SHARD_REASON_MISSING_FIELD,
-                    "fields match no known format");
-        return NULL;
-    }
-    if (!c->schema)
-        c->schema = c->format->name;
-    else if (strcmp(c->schema, c->format->name) != 0)
-        c->schema = "mixed";
-    if (!in->format[0])
-        snprintf(in->format, sizeof(in->format), "%s", c->format->name);
-    else if (strcmp(in->format, c->format->name) != 0)
-        snprintf(in->format, sizeof(in->format), "mixed");
-    return c->format;
-}
-
-static int dedup_note_row(compiler *c);
-static int dedup_decide_row(compiler *c);
-static int record_kept(const emitted *r);
-
-static int process_row(compiler *c, const shard_line *line,
-                       shard_input_stats *in, uint32_t file_index)
-{
-    const shard_format *f;
-    shard_json_value root;
+    shard_emit v;
     int rc;
 
-    if ((rc = row_read(c, line, in)) <= 0 ||
-        (rc = row_parse(c, line, in, &root)) <= 0 ||
-        !(f = row_format(c, line, in, root)))
-        return rc < 0 ? rc : 0;
-
-    emit_reset(&c->emit);
-    c->emit.state = f == c->fixed ? c->fixed_state : NULL;
-    if ((rc = f->map(root, &c->emit)) < 0) {
-        if (rc != SHARD_EINPUT)
-            return shard_errf(c->err, rc, "%s", shard_strerror(rc));
-        row_invalid(c, line, in, c->emit.reason, c->emit.msg);
+    if ((rc = row_read(c, &row->line, in)) <= 0)
+        return rc;
+    if (row->mapped)
+        row_format(c, row, in);
+    if (row->status == ROW_BAD) {
+        row_invalid(c, &row->line, in, row->reason, row->msg);
         return 0;
     }
-    if (assign_ids(&c->emit) < 0)
-        return shard_errf(c->err, SHARD_ENOMEM, "out of memory");
+    row_view(&v, b, row);
     if (c->scanning)
-        return dedup_note_row(c);
-    if ((rc = dedup_decide_row(c)) < 0)
+        return dedup_note_row(c, &v);
+    if ((rc = dedup_decide_row(c, &v)) < 0)
         return rc;
-    c->acct->records += c->emit.n;
-    in->records += c->emit.n;
-    for (size_t i = 0; i < c->emit.n; i++) {
-        if (!record_kept(&c->emit.recs[i]))
+    c->acct->records += v.n;
+    in->records += v.n;
+    for (size_t i = 0; i < v.n; i++) {
+        if (!record_kept(&v.recs[i]))
             continue;
-        if ((rc = write_record(c, &c->emit.recs[i], line,
+        if ((rc = write_record(c, b, &v, &v.recs[i], &row->line,
                                file_index + c->input_base)) < 0)
             return rc;
         in->kept++;
     }
-    return commit_pairs_and_rules(c);
+    return commit_pairs_and_rules(c, &v);
 }
 
 /*
@@ -636,49 +653,17 @@ static int input_failed(compiler *c, shard_input_stats *in, int rc,
     return 0;
 }
 
-static int compile_input(compiler *c, const char *path, uint32_t index)
-{
-    shard_input_stats *in = &c->inputs[index];
-    shard_input *input;
-    shard_line line;
-    int rc;
-
-    snprintf(in->path, sizeof(in->path), "%s", path);
-    if ((rc = shard_input_open(&input, path, c->opt->max_line)) < 0)
-        return input_failed(c, in, rc, shard_last_error());
-    c->format = c->fixed;
-    c->member = 0;
-    for (;;) {
-        while ((rc = shard_input_next(input, &line)) > 0)
-            if ((rc = process_row(c, &line, in, index)) < 0)
-                break;
-        if (rc == 0 || c->err[0])
-            break;
-        rc = input_failed(c, in, rc, shard_input_errmsg(input));
-        if (rc < 0 || shard_input_dead(input))
-            break; /* else a member failed: on with the next one */
-    }
-    shard_input_close(input);
-    if (rc == 0 && c->opt->strict && in->rows_invalid)
-        return shard_errf(c->err, SHARD_EINPUT,
-                          "%s: %llu invalid rows (--strict)", path,
-                          (unsigned long long)in->rows_invalid);
-    return rc;
-}
-
 /* ---- dedup (dedup.h) ------------------------------------------------ */
 
-/* Sets the dedup key of each record of the row. */
-static int row_keys(compiler *c)
+/* Sets the dedup key of each record of the row.  0 or SHARD_ENOMEM. */
+static int row_keys(shard_emit *e, int normalize)
 {
-    shard_emit *e = &c->emit;
-
     for (size_t i = 0; i < e->n; i++) {
         emitted *r = &e->recs[i];
 
         if (shard_key_record(&r->key, e->msgs + r->first_msg, r->n_msgs,
-                             c->opt->normalize) < 0)
-            return shard_errf(c->err, SHARD_ENOMEM, "out of memory");
+                             normalize) < 0)
+            return SHARD_ENOMEM;
     }
     return 0;
 }
@@ -701,10 +686,9 @@ static int dedup_failed(compiler *c, int rc)
  * Once the table has gone to disk, the rest of this sweep notes nothing:
  * it runs again from the start.
  */
-static int dedup_note_row(compiler *c)
+static int dedup_note_row(compiler *c, shard_emit *e)
 {
-    shard_emit *e = &c->emit;
-    int rc = row_keys(c);
+    int rc = 0;
 
     for (size_t i = 0; rc == 0 && !c->restart && i < e->n + e->n_pairs;
          i++) {
@@ -737,9 +721,9 @@ static int record_kept(const emitted *r)
  * Drops a kept record whose response is a near duplicate of one kept
  * before it, within its label and prompt or across the stream.
  */
-static int near_check(compiler *c, emitted *r)
+static int near_check(compiler *c, const shard_emit *e, emitted *r)
 {
-    const shard_message *resp = c->emit.msgs + r->first_msg + r->n_msgs - 1;
+    const shard_message *resp = e->msgs + r->first_msg + r->n_msgs - 1;
     uint64_t scope = c->opt->near_dup_scope
                          ? 0 : r->prompt_id * 4 + (uint64_t)r->label + 1;
     int rc;
@@ -764,11 +748,10 @@ static int near_check(compiler *c, emitted *r)
  * pairs: a pair with a side dropped as a conflict is dropped, and so is
  * a repeat of an earlier (prompt, chosen, rejected).
  */
-static int dedup_decide_row(compiler *c)
+static int dedup_decide_row(compiler *c, shard_emit *e)
 {
-    shard_emit *e = &c->emit;
     uint64_t next[SHARD_LABEL_COUNT];
-    int rc = row_keys(c);
+    int rc = 0;
 
     for (int l = 0; l < SHARD_LABEL_COUNT; l++)
         next[l] = c->acct->kept_by_label[l] +
@@ -781,7 +764,7 @@ static int dedup_decide_row(compiler *c)
         if (rc == SHARD_FATE_KEEP_FLAGGED)
             r->flags |= SHARD_RECORD_FLAG_CONFLICT;
         if (rc >= 0)
-            rc = near_check(c, r);
+            rc = near_check(c, e, r);
         if (record_kept(r))
             next[r->label]++;
         c->acct->duplicate += r->fate == SHARD_FATE_DUPLICATE;
@@ -844,6 +827,472 @@ static int spool_stdin(compiler *c, char *const *inputs, size_t n)
     return 0;
 }
 
+/* ---- the pipeline: workers ------------------------------------------- */
+
+/* Copies n bytes into the batch, NUL-terminated.  NULL when out of memory. */
+static char *batch_copy(batch *b, const char *s, size_t n, size_t pad)
+{
+    char *p = blocks_alloc(&b->arena, n + 1 + pad);
+
+    if (p) {
+        copy_items(p, s, n, 1);
+        memset(p + n, 0, 1 + pad);
+    }
+    return p;
+}
+
+static int row_bad(batch *b, row_slot *row, shard_reason reason,
+                   const char *msg)
+{
+    row->status = ROW_BAD;
+    row->reason = reason;
+    row->msg = batch_copy(b, msg, strlen(msg), 0);
+    return row->msg ? 0 : SHARD_ENOMEM;
+}
+
+/*
+ * Renders and tokenizes record r of the worker's emitter into the batch's
+ * tokens.  The records of one comparison share their prompt, so the last
+ * prompt's tokens are kept and reused when the text repeats.
+ */
+static int encode_record(worker *w, batch *b, emitted *r)
+{
+    const compiler *c = w->c;
+    const shard_message *m = w->emit.msgs + r->first_msg;
+    shard_tokens *p = &w->prompt_toks;
+    size_t before;
+    int rc, added = c->opt->hf_added_tokens;
+
+    if ((rc = shard_template_render(c->tpl, m, r->n_msgs, &w->prompt,
+                                    &w->response)) < 0)
+        return rc;
+    if (w->prompt.len != w->last_prompt.len || !w->prompt.len ||
+        memcmp(w->prompt.p, w->last_prompt.p, w->prompt.len) != 0) {
+        shard_strbuf swap = w->last_prompt;
+
+        p->len = 0;
+        before = p->replaced;
+        if ((rc = shard_template_encode(c->tok, w->prompt.p, w->prompt.len,
+                                        added, p)) < 0)
+            return rc;
+        w->prompt_replaced = p->replaced - before;
+        w->last_prompt = w->prompt; /* keep the text, reuse the buffer */
+        w->prompt = swap;
+    }
+
+    r->tok_off = b->toks.len;
+    if (shard_grow((void **)&b->toks.ids, &b->toks.cap,
+                   b->toks.len + p->len + 1, sizeof(*p->ids)))
+        return SHARD_ENOMEM;
+    copy_items(b->toks.ids + b->toks.len, p->ids, p->len, sizeof(*p->ids));
+    b->toks.len += p->len;
+    r->prompt_len = (uint32_t)p->len;
+    before = b->toks.replaced;
+    if ((rc = shard_template_encode(c->tok, w->response.p, w->response.len,
+                                    added, &b->toks)) < 0)
+        return rc;
+    r->n_tokens = b->toks.len - r->tok_off;
+    r->replaced = w->prompt_replaced + (b->toks.replaced - before);
+
+    for (size_t i = 0; i < r->n_msgs && !r->special; i++)
+        r->special = shard_tokenizer_count_added(c->tok, m[i].content,
+                                                 m[i].content_len) > 0;
+    return 0;
+}
+
+/* Appends the worker's emitter (one row) to the batch; messages' text is
+ * copied, as the parser that holds it moves on to the next row. */
+static int row_store(batch *b, row_slot *row, const shard_emit *e)
+{
+    if (shard_grow((void **)&b->recs, &b->cap_recs, b->n_recs + e->n,
+                   sizeof(*b->recs)) ||
+        shard_grow((void **)&b->msgs, &b->cap_msgs, b->n_msgs + e->n_msgs,
+                   sizeof(*b->msgs)) ||
+        shard_grow((void **)&b->pairs, &b->cap_pairs,
+                   b->n_pairs + e->n_pairs, sizeof(*b->pairs)) ||
+        shard_grow((void **)&b->rules, &b->cap_rules,
+                   b->n_rules + e->n_rules, sizeof(*b->rules)))
+        return SHARD_ENOMEM;
+    row->first_rec = b->n_recs;
+    row->n_recs = e->n;
+    row->first_msg = b->n_msgs;
+    row->n_msgs = e->n_msgs;
+    row->first_pair = b->n_pairs;
+    row->n_pairs = e->n_pairs;
+    row->first_rule = b->n_rules;
+    row->n_rules = e->n_rules;
+    copy_items(b->recs + b->n_recs, e->recs, e->n, sizeof(*e->recs));
+    copy_items(b->pairs + b->n_pairs, e->pairs, e->n_pairs,
+               sizeof(*e->pairs));
+    copy_items(b->rules + b->n_rules, e->rules, e->n_rules,
+               sizeof(*e->rules));
+    b->n_recs += e->n;
+    b->n_pairs += e->n_pairs;
+    b->n_rules += e->n_rules;
+    for (size_t i = 0; i < e->n_msgs; i++) {
+        const shard_message *m = &e->msgs[i];
+        shard_message *out = &b->msgs[b->n_msgs++];
+
+        out->role_len = m->role_len;
+        out->content_len = m->content_len;
+        if (!(out->role = batch_copy(b, m->role, m->role_len, 0)) ||
+            !(out->content = batch_copy(b, m->content, m->content_len, 0)))
+            return SHARD_ENOMEM;
+    }
+    return 0;
+}
+
+/* The worker's part of a row: parse, map, identities, keys and, in the
+ * second sweep, tokens.  A bad row is marked; returns 0 or negative. */
+static int work_row(worker *w, batch *b, row_slot *row)
+{
+    const compiler *c = w->c;
+    const shard_line *line = &row->line;
+    shard_json_value root;
+    int rc;
+
+    row->status = ROW_SKIP;
+    if (line->problem || is_blank(line->text, line->len))
+        return 0;
+    rc = shard_json_parse(w->json, line->text, line->len, &root);
+    if (rc == SHARD_ENOMEM)
+        return rc;
+    if (rc < 0)
+        return row_bad(b, row, shard_json_last_error(w->json) ==
+                       SHARD_JSON_ERR_UTF8 ? SHARD_REASON_BAD_UTF8
+                                           : SHARD_REASON_BAD_JSON,
+                       shard_json_errmsg(w->json));
+    if (shard_json_typeof(root) != SHARD_JSON_OBJECT)
+        return row_bad(b, row, SHARD_REASON_WRONG_TYPE,
+                       "row is not a JSON object");
+    if (!row->format)
+        return row_bad(b, row, SHARD_REASON_MISSING_FIELD,
+                       "fields match no known format");
+
+    row->mapped = row->format;
+    emit_reset(&w->emit);
+    w->emit.state = row->format == c->fixed ? c->fixed_state : NULL;
+    if ((rc = row->format->map(root, &w->emit)) < 0)
+        return rc != SHARD_EINPUT ? rc
+               : row_bad(b, row, w->emit.reason, w->emit.msg);
+    if ((rc = assign_ids(&w->emit)) < 0 ||
+        (rc = row_keys(&w->emit, c->opt->normalize)) < 0)
+        return rc;
+    for (size_t i = 0; !c->scanning && i < w->emit.n; i++)
+        if ((rc = encode_record(w, b, &w->emit.recs[i])) < 0)
+            return rc;
+    row->status = ROW_OK;
+    return row_store(b, row, &w->emit);
+}
+
+static void work_batch(worker *w, batch *b)
+{
+    b->n_recs = b->n_msgs = b->n_pairs = b->n_rules = 0;
+    b->toks.len = 0;
+    for (size_t i = 0; i < b->n_rows; i++) {
+        const shard_line *line = &b->rows[i].line;
+        int rc = work_row(w, b, &b->rows[i]);
+
+        if (rc < 0) {
+            b->rc = rc;
+            snprintf(b->err, sizeof(b->err), "%s:%llu: %s", line->where,
+                     (unsigned long long)line->lineno, shard_strerror(rc));
+            return;
+        }
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    compiler *c = w->c;
+    batch *b;
+
+    for (;;) {
+        pthread_mutex_lock(&c->mu);
+        while (!c->q_len && !c->stop)
+            pthread_cond_wait(&c->work_cv, &c->mu);
+        if (!c->q_len) {
+            pthread_mutex_unlock(&c->mu);
+            return NULL;
+        }
+        b = c->queue[c->q_head];
+        c->q_head = (c->q_head + 1) % c->cap;
+        c->q_len--;
+        pthread_mutex_unlock(&c->mu);
+
+        work_batch(w, b);
+
+        pthread_mutex_lock(&c->mu);
+        b->done = 1;
+        pthread_cond_broadcast(&c->done_cv);
+        pthread_mutex_unlock(&c->mu);
+    }
+}
+
+/* ---- the pipeline: reading and ordered commits ------------------------ */
+
+/* Where the reading stands between batches (main thread only). */
+typedef struct {
+    char *const *paths;
+    size_t n, next;          /* inputs, and the next to open */
+    shard_input *input;      /* open, or NULL between inputs */
+    uint32_t index;          /* of the open input */
+    uint32_t member;         /* file or member `format` is for */
+    const shard_format *format;
+} reader;
+
+/*
+ * Copies a row into the batch and tells its schema: the fixed one, or
+ * the one the first row of its file or member that parses as an object
+ * matches.  0 or SHARD_ENOMEM.
+ */
+static int batch_add_row(compiler *c, reader *rd, batch *b,
+                         const shard_line *line)
+{
+    row_slot *row;
+    shard_json_value root;
+
+    if (shard_grow((void **)&b->rows, &b->cap_rows, b->n_rows + 1,
+                   sizeof(*b->rows)))
+        return SHARD_ENOMEM;
+    row = &b->rows[b->n_rows];
+    memset(row, 0, sizeof(*row));
+    row->line = *line;
+    if (!(row->line.text = batch_copy(b, line->text, line->len,
+                                      SHARD_JSON_PADDING)))
+        return SHARD_ENOMEM;
+    if (b->n_rows && strcmp(b->rows[b->n_rows - 1].line.where,
+                            line->where) == 0)
+        row->line.where = b->rows[b->n_rows - 1].line.where;
+    else if (!(row->line.where = batch_copy(b, line->where,
+                                            strlen(line->where), 0)))
+        return SHARD_ENOMEM;
+    if (line->problem &&
+        !(row->line.problem = batch_copy(b, line->problem,
+                                         strlen(line->problem), 0)))
+        return SHARD_ENOMEM;
+    b->n_rows++;
+    b->bytes += line->len;
+
+    if (line->problem || is_blank(line->text, line->len))
+        return 0;
+    if (line->member != rd->member) {
+        rd->member = line->member;
+        rd->format = c->fixed;
+    }
+    if (!rd->format &&
+        shard_json_parse(c->json, row->line.text, line->len, &root) == 0 &&
+        shard_json_typeof(root) == SHARD_JSON_OBJECT &&
+        (rd->format = detect(root)))
+        row->detected = 1;
+    row->format = rd->format;
+    return 0;
+}
+
+static void batch_clear(batch *b)
+{
+    b->n_rows = b->bytes = 0;
+    b->first = b->open_rc = b->read_rc = b->end = b->rc = 0;
+    b->msg[0] = b->err[0] = 0;
+    blocks_reset(b->arena);
+}
+
+/*
+ * Fills a batch with the next rows, up to the end of the input: a batch
+ * holds rows of one input, and ends where that input fails or ends.
+ * Returns 1, 0 when every input was read, or SHARD_ENOMEM.
+ */
+static int read_batch(compiler *c, reader *rd, batch *b)
+{
+    shard_line line;
+    int rc;
+
+    batch_clear(b);
+    if (!rd->input) {
+        if (rd->next == rd->n)
+            return 0;
+        rd->index = (uint32_t)rd->next++;
+        b->first = 1;
+        rd->format = c->fixed;
+        rd->member = 0;
+        if ((rc = shard_input_open(&rd->input, rd->paths[rd->index],
+                                   c->opt->max_line)) < 0) {
+            b->input = rd->index;
+            b->open_rc = rc;
+            b->end = 1;
+            snprintf(b->msg, sizeof(b->msg), "%s", shard_last_error());
+            rd->input = NULL;
+            return 1;
+        }
+    }
+    b->input = rd->index;
+    while (b->n_rows < BATCH_ROWS && b->bytes < BATCH_BYTES) {
+        if ((rc = shard_input_next(rd->input, &line)) > 0) {
+            if ((rc = batch_add_row(c, rd, b, &line)) < 0)
+                return rc;
+            continue;
+        }
+        if (rc < 0) {
+            b->read_rc = rc;
+            snprintf(b->msg, sizeof(b->msg), "%s",
+                     shard_input_errmsg(rd->input));
+        }
+        b->end = rc == 0 || !c->opt->keep_going ||
+                 shard_input_dead(rd->input);
+        if (b->end) {
+            shard_input_close(rd->input);
+            rd->input = NULL;
+        }
+        break;
+    }
+    return 1;
+}
+
+/*
+ * Commits a finished batch in input order: its rows, then the input's
+ * failure or end.  An input that cannot be opened or read to its end
+ * fails the compile unless keep_going (input_failed).
+ */
+static int commit_batch(compiler *c, batch *b)
+{
+    shard_input_stats *in = &c->inputs[b->input];
+    int rc;
+
+    if (b->first)
+        snprintf(in->path, sizeof(in->path), "%s",
+                 c->paths[b->input]);
+    if (b->open_rc)
+        return input_failed(c, in, b->open_rc, b->msg);
+    if (b->rc < 0)
+        return shard_errf(c->err, b->rc, "%s", b->err);
+    for (size_t i = 0; i < b->n_rows; i++)
+        if ((rc = commit_row(c, b, &b->rows[i], in, b->input)) < 0)
+            return rc;
+    if (b->read_rc && (rc = input_failed(c, in, b->read_rc, b->msg)) < 0)
+        return rc;
+    if (b->end && c->opt->strict && in->rows_invalid)
+        return shard_errf(c->err, SHARD_EINPUT,
+                          "%s: %llu invalid rows (--strict)", in->path,
+                          (unsigned long long)in->rows_invalid);
+    return 0;
+}
+
+static void batch_free(batch *b)
+{
+    free(b->rows);
+    free(b->recs);
+    free(b->msgs);
+    free(b->pairs);
+    free(b->rules);
+    shard_tokens_free(&b->toks);
+    blocks_free(&b->arena);
+}
+
+static void workers_stop(compiler *c, size_t started)
+{
+    pthread_mutex_lock(&c->mu);
+    c->stop = 1;
+    pthread_cond_broadcast(&c->work_cv);
+    pthread_mutex_unlock(&c->mu);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(c->workers[i].thread, NULL);
+}
+
+/* Tells the caller where the sweep stands. */
+static void report_progress(compiler *c, const batch *b)
+{
+    const shard_accounting *a = c->acct;
+    shard_progress p = {.sweep = c->scanning ? 1 : 2, .rows = a->rows_read,
+                        .kept = a->kept};
+
+    c->bytes_done += b->bytes;
+    if (!c->opt->progress)
+        return;
+    p.bytes = c->bytes_done;
+    p.dropped = a->rows_invalid + a->duplicate + a->near_duplicate +
+                a->conflict;
+    for (int l = 0; l < SHARD_LABEL_COUNT; l++)
+        p.tokens += a->tokens_by_label[l];
+    c->opt->progress(c->opt->progress_ctx, &p);
+}
+
+/* Hands batch seq to the workers. */
+static void batch_submit(compiler *c, batch *b)
+{
+    pthread_mutex_lock(&c->mu);
+    b->done = 0;
+    c->queue[(c->q_head + c->q_len) % c->cap] = b;
+    c->q_len++;
+    pthread_cond_signal(&c->work_cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
+static void batch_wait(compiler *c, batch *b)
+{
+    pthread_mutex_lock(&c->mu);
+    while (!b->done)
+        pthread_cond_wait(&c->done_cv, &c->mu);
+    pthread_mutex_unlock(&c->mu);
+}
+
+/*
+ * One sweep over the inputs through the pipeline: the main thread reads
+ * batches while fewer than cap are in flight, else commits the oldest
+ * when its worker is done.  After a failure nothing more is read or
+ * committed; the batches in flight are waited for.  With one worker
+ * (-j1) no thread starts: the main thread works each batch as it reads
+ * it, as the compiler did before the pipeline.
+ */
+static int run_sweep(compiler *c, char *const *paths, size_t n)
+{
+    reader rd = {.paths = paths, .n = n};
+    uint64_t next_read = 0, next_commit = 0;
+    size_t started = 0;
+    int rc = 0, eof = 0;
+
+    c->stop = 0;
+    c->q_head = c->q_len = 0;
+    c->bytes_done = 0;
+    while (c->n_workers > 1 && started < c->n_workers &&
+           pthread_create(&c->workers[started].thread, NULL, worker_main,
+                          &c->workers[started]) == 0)
+        started++;
+    if (c->n_workers > 1 && !started)
+        rc = shard_errf(c->err, SHARD_ENOMEM, "cannot start a thread");
+    for (;;) {
+        if (rc == 0 && !eof && next_read - next_commit < c->cap) {
+            batch *b = &c->slots[next_read % c->cap];
+            int got = read_batch(c, &rd, b);
+
+            if (got < 0)
+                rc = shard_errf(c->err, got, "out of memory");
+            else if (got == 0)
+                eof = 1;
+            else if (!started) {
+                work_batch(&c->workers[0], b);
+                b->done = 1;
+                next_read++;
+            } else {
+                batch_submit(c, b);
+                next_read++;
+            }
+            continue;
+        }
+        if (next_commit == next_read)
+            break;
+        batch_wait(c, &c->slots[next_commit % c->cap]);
+        if (rc == 0 &&
+            (rc = commit_batch(c, &c->slots[next_commit % c->cap])) == 0)
+            report_progress(c, &c->slots[next_commit % c->cap]);
+        next_commit++;
+    }
+    workers_stop(c, started);
+    if (rd.input)
+        shard_input_close(rd.input);
+    return rc;
+}
+
 /* Readies a sweep: counts start from zero, standard input from byte 0. */
 static void sweep_reset(compiler *c)
 {
@@ -902,8 +1351,7 @@ static int dedup_sweep(compiler *c, char *const *inputs, size_t n)
         c->quiet |= c->restart;
         c->restart = 0;
         sweep_reset(c);
-        for (size_t i = 0; rc == 0 && i < n; i++)
-            rc = compile_input(c, inputs[i], (uint32_t)i);
+        rc = run_sweep(c, inputs, n);
     } while (rc == 0 && c->restart);
     c->scanning = 0;
     if (rc == 0 && (rc = shard_dedup_resolve(c->dedup)) < 0)
@@ -1002,6 +1450,7 @@ static int open_streams(compiler *c)
     w.frame_size = c->opt->frame_size;
     w.with_text = c->opt->with_text;
     w.tokenizer = c->tok_info;
+    w.threads = c->n_workers > 1 ? (int)c->n_workers : 0;
     for (int l = 0; l < SHARD_LABEL_COUNT; l++) {
         w.first_seq = c->app ? shard_append_first_seq(c->app, l) : 0;
         w.label = l;
@@ -1012,6 +1461,58 @@ static int open_streams(compiler *c)
     if ((rc = shard_pairs_writer_open(&c->pairs, c->outdir)) < 0)
         return shard_errf(c->err, rc, "%s", shard_last_error());
     return 0;
+}
+
+/* Workers, batches and the queue between them: -j workers, 0 for one
+ * per core. */
+static int pipeline_new(compiler *c)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int n = c->opt->threads > 0 ? c->opt->threads
+            : cores > 0 ? (int)cores : 1;
+
+    if (n > SHARD_MAX_THREADS)
+        n = SHARD_MAX_THREADS;
+    c->cap = 2 * (size_t)n + 2;
+    if (!(c->workers = calloc((size_t)n, sizeof(*c->workers))) ||
+        !(c->slots = calloc(c->cap, sizeof(*c->slots))) ||
+        !(c->queue = calloc(c->cap, sizeof(*c->queue))))
+        return SHARD_ENOMEM;
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->work_cv, NULL);
+    pthread_cond_init(&c->done_cv, NULL);
+    for (c->n_workers = 0; c->n_workers < (size_t)n; c->n_workers++) {
+        worker *w = &c->workers[c->n_workers];
+
+        w->c = c;
+        if (shard_json_parser_new(&w->json) < 0)
+            return SHARD_ENOMEM;
+    }
+    return 0;
+}
+
+static void pipeline_free(compiler *c)
+{
+    for (size_t i = 0; i < c->n_workers; i++) {
+        worker *w = &c->workers[i];
+
+        shard_json_parser_free(w->json);
+        emit_free(&w->emit);
+        shard_strbuf_free(&w->prompt);
+        shard_strbuf_free(&w->response);
+        shard_strbuf_free(&w->last_prompt);
+        shard_tokens_free(&w->prompt_toks);
+    }
+    for (size_t i = 0; c->slots && i < c->cap; i++)
+        batch_free(&c->slots[i]);
+    if (c->queue) {
+        pthread_mutex_destroy(&c->mu);
+        pthread_cond_destroy(&c->work_cv);
+        pthread_cond_destroy(&c->done_cv);
+    }
+    free(c->workers);
+    free(c->slots);
+    free(c->queue);
 }
 
 static int setup(compiler *c)
@@ -1033,7 +1534,8 @@ static int setup(compiler *c)
         return shard_errf(c->err, rc, "%s", shard_last_error());
     if ((rc = open_template(c)) < 0)
         return rc;
-    if ((rc = shard_json_parser_new(&c->json)) < 0)
+    if ((rc = shard_json_parser_new(&c->json)) < 0 ||
+        (rc = pipeline_new(c)) < 0)
         return shard_errf(c->err, rc, "out of memory");
 
     shard_tokenizer_info *ti = &c->tok_info;
@@ -1069,7 +1571,6 @@ static int finish(compiler *c)
     int rc;
 
     memset(&d, 0, sizeof(d));
-    c->acct->replaced_utf8 = c->toks.replaced + c->prompt_toks.replaced;
     if ((rc = shard_pairs_writer_finish(c->pairs, &n_pairs, &d.pairs_bytes,
                                         &d.pairs_checksum)) < 0)
         return shard_errf(c->err, rc, "%s",
@@ -1106,15 +1607,10 @@ static void teardown(compiler *c)
     shard_pairs_writer_free(c->pairs);
     if (c->fixed && c->fixed->release)
         c->fixed->release(c->fixed_state);
-    emit_free(&c->emit);
     shard_dedup_free(c->dedup);
     shard_near_free(c->near);
     shard_append_free(c->app);
-    shard_tokens_free(&c->toks);
-    shard_strbuf_free(&c->prompt);
-    shard_strbuf_free(&c->response);
-    shard_strbuf_free(&c->last_prompt);
-    shard_tokens_free(&c->prompt_toks);
+    pipeline_free(c);
     free(c->examples);
     free(c->inputs);
 }
@@ -1198,6 +1694,7 @@ static int compile_paths(char *const *inputs, size_t n, const char *outdir,
     c.outdir = outdir;
     c.acct = acct;
     c.n_inputs = n;
+    c.paths = inputs;
     c.examples = calloc(1, sizeof(*c.examples));
     c.inputs = calloc(n ? n : 1, sizeof(*c.inputs));
     if (!c.examples || !c.inputs) {
@@ -1208,8 +1705,8 @@ static int compile_paths(char *const *inputs, size_t n, const char *outdir,
     rc = setup(&c);
     if (rc == 0)
         rc = dedup_sweep(&c, inputs, n);
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        rc = compile_input(&c, inputs[i], (uint32_t)i);
+    if (rc == 0)
+        rc = run_sweep(&c, inputs, n);
     c.quiet = 0;
     report_unshown(&c);
     if (rc == 0)

@@ -61,6 +61,19 @@ typedef enum {
 typedef void (*shard_log_fn)(void *ctx, shard_msg_level level,
                              const char *message);
 
+/*
+ * Where a compile stands, given to the progress callback after each batch
+ * of rows committed, from the calling thread.  The figures count from the
+ * start of the sweep (1: dedup keys, 2: writing).
+ */
+typedef struct {
+    int sweep;
+    uint64_t rows, bytes;      /* rows and their bytes of JSON */
+    uint64_t tokens, kept, dropped;
+} shard_progress;
+
+typedef void (*shard_progress_fn)(void *ctx, const shard_progress *p);
+
 typedef struct {
     int version;               /* SHARD_COMPILE_OPTIONS_VERSION */
     const char *format;        /* schema name or "auto" */
@@ -89,13 +102,21 @@ typedef struct {
     int near_dup_scope;        /* 0: within label and prompt, 1: stream */
     uint64_t near_dup_seed;    /* MinHash seed */
     int append;                /* add to the dataset in outdir */
+    int threads;               /* worker threads; 0: one per core.  The
+                                  output does not depend on it */
+    shard_progress_fn progress; /* may be NULL */
+    void *progress_ctx;
 } shard_compile_options;
+
+/* The most worker threads a compile starts. */
+#define SHARD_MAX_THREADS 256
 
 #define SHARD_COMPILE_OPTIONS_VERSION 1
 #define SHARD_COMPILE_OPTIONS_INIT                                          \
     {SHARD_COMPILE_OPTIONS_VERSION, "auto", "cl100k_base", "none",          \
      SHARD_CODEC_ZSTD, 3, 256ull << 20, 512ull << 10, 1, 64ull << 20, 0,    \
-     0, NULL, NULL, 0, NULL, NULL, 0, 0, 0, 1ull << 30, 0.0, 0, 1, 0}
+     0, NULL, NULL, 0, NULL, NULL, 0, 0, 0, 1ull << 30, 0.0, 0, 1, 0, 0,    \
+     NULL, NULL}
 
 /*
  * Compiles inputs[0..n) into `outdir`.  Returns 0 on success, SHARD_EINPUT

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,11 +68,41 @@ typedef struct {
     XXH3_state_t *sum;
 } framed;
 
+/*
+ * A frame handed to the compression threads.  Jobs are numbered in the
+ * order they were made; they are compressed in any order and written in
+ * theirs, so the bytes are those of compressing in the caller.
+ */
+typedef struct {
+    framed *f;
+    sink *k;
+    bytes raw, z;
+    uint64_t first, count;
+    size_t stored;  /* or a zstd error code */
+    uint64_t sum;   /* XXH64 of raw */
+    int nomem;      /* the thread ran out of memory */
+    int done;
+} frame_job;
+
+/* Compression threads of one stream and their queue of jobs. */
+typedef struct {
+    pthread_t *threads;
+    size_t n_threads;
+    frame_job *jobs;            /* cap jobs, job i in slot i % cap */
+    size_t cap;
+    uint64_t added, taken, written;
+    uint64_t bound;             /* compressBound of jobs not yet written */
+    int level, stop;
+    pthread_mutex_t mu;         /* guards added, taken, stop, job.done */
+    pthread_cond_t work_cv, done_cv;
+} frame_pool;
+
 struct shard_stream {
     char dir[4096];
     shard_writer_options opt;
     unsigned dtype;
     ZSTD_CCtx *cctx;
+    frame_pool pool;
     char err[SHARD_ERRMAX];
 
     /* The shard being written; open when `tmp_path[0]` is set. */
@@ -134,10 +165,187 @@ static void framed_free(framed *f)
     XXH3_freeState(f->sum);
 }
 
-/* Writes the pending frame, if any, to `k` and records it in the table. */
-static int framed_flush(shard_stream *s, framed *f, sink *k)
+/* Writes a frame (raw bytes compressed, or not, into `data`) to `k` and
+ * records it in the table. */
+static int frame_put(shard_stream *s, framed *f, sink *k, const void *data,
+                     size_t stored, size_t raw_len, uint64_t first,
+                     uint64_t count, uint64_t sum)
 {
     unsigned char e[SHARD_FRAME_ENTRY];
+    int rc;
+
+    shard_put64(e + FRM_OFFSET, f->size);
+    shard_put64(e + FRM_STORED, stored);
+    shard_put64(e + FRM_RAW, raw_len);
+    shard_put64(e + FRM_FIRST, first);
+    shard_put64(e + FRM_COUNT, count);
+    shard_put64(e + FRM_SUM, sum);
+    if (bytes_append(&f->table, e, sizeof(e)))
+        return SHARD_ENOMEM;
+
+    XXH3_64bits_update(f->sum, data, stored);
+    if ((rc = sink_write(s, k, data, stored)) < 0)
+        return rc;
+    f->size += stored;
+    return 0;
+}
+
+static int frame_compress(ZSTD_CCtx *cctx, bytes *z, const bytes *raw,
+                          size_t *stored)
+{
+    size_t bound = ZSTD_compressBound(raw->len);
+
+    z->len = 0;
+    if (bytes_reserve(z, bound))
+        return SHARD_ENOMEM;
+    *stored = ZSTD_compress2(cctx, z->p, bound, raw->p, raw->len);
+    return 0;
+}
+
+/* Waits for the oldest job and writes it. */
+static int frame_write_oldest(shard_stream *s)
+{
+    frame_pool *p = &s->pool;
+    frame_job *j = &p->jobs[p->written % p->cap];
+    int rc;
+
+    pthread_mutex_lock(&p->mu);
+    while (!j->done)
+        pthread_cond_wait(&p->done_cv, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+    p->written++;
+    p->bound -= ZSTD_compressBound(j->raw.len);
+    if (j->nomem)
+        return SHARD_ENOMEM;
+    if (ZSTD_isError(j->stored))
+        return shard_errf(s->err, SHARD_EIO, "%s: zstd: %s", j->k->name,
+                          ZSTD_getErrorName(j->stored));
+    rc = frame_put(s, j->f, j->k, j->z.p, j->stored, j->raw.len, j->first,
+                   j->count, j->sum);
+    return rc;
+}
+
+/* Writes every job made so far. */
+static int frames_drain(shard_stream *s)
+{
+    int rc;
+
+    while (s->pool.written < s->pool.added)
+        if ((rc = frame_write_oldest(s)) < 0)
+            return rc;
+    return 0;
+}
+
+/* Hands the pending frame to the compression threads; the frame's raw
+ * buffer trades places with the job's. */
+static int frame_submit(shard_stream *s, framed *f, sink *k)
+{
+    frame_pool *p = &s->pool;
+    frame_job *j;
+    bytes swap;
+    int rc;
+
+    if (p->added - p->written == p->cap && (rc = frame_write_oldest(s)) < 0)
+        return rc;
+    j = &p->jobs[p->added % p->cap];
+    swap = j->raw;
+    j->raw = f->raw;
+    f->raw = swap;
+    f->raw.len = 0;
+    j->f = f;
+    j->k = k;
+    j->first = f->first;
+    j->count = f->pending;
+    j->done = 0;
+    f->first += f->pending;
+    f->pending = 0;
+    p->bound += ZSTD_compressBound(j->raw.len);
+
+    pthread_mutex_lock(&p->mu);
+    p->added++;
+    pthread_cond_signal(&p->work_cv);
+    pthread_mutex_unlock(&p->mu);
+    return 0;
+}
+
+static void *frame_thread(void *arg)
+{
+    frame_pool *p = arg;
+    ZSTD_CCtx *cctx = ZSTD_createCCtx();
+    frame_job *j;
+
+    if (cctx)
+        ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, p->level);
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        while (p->taken == p->added && !p->stop)
+            pthread_cond_wait(&p->work_cv, &p->mu);
+        if (p->taken == p->added) {
+            pthread_mutex_unlock(&p->mu);
+            break;
+        }
+        j = &p->jobs[p->taken++ % p->cap];
+        pthread_mutex_unlock(&p->mu);
+
+        j->nomem = !cctx ||
+                   frame_compress(cctx, &j->z, &j->raw, &j->stored) < 0;
+        j->sum = XXH64(j->raw.p, j->raw.len, 0);
+
+        pthread_mutex_lock(&p->mu);
+        j->done = 1;
+        pthread_cond_broadcast(&p->done_cv);
+        pthread_mutex_unlock(&p->mu);
+    }
+    ZSTD_freeCCtx(cctx);
+    return NULL;
+}
+
+/* Starts n compression threads; with none started, frames are compressed
+ * by the caller.  0 or SHARD_ENOMEM. */
+static int frame_pool_start(frame_pool *p, int n, int level)
+{
+    p->level = level;
+    p->cap = 2 * (size_t)n + 2;
+    if (!(p->threads = calloc((size_t)n, sizeof(*p->threads))) ||
+        !(p->jobs = calloc(p->cap, sizeof(*p->jobs))))
+        return SHARD_ENOMEM;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->work_cv, NULL);
+    pthread_cond_init(&p->done_cv, NULL);
+    while (p->n_threads < (size_t)n &&
+           pthread_create(&p->threads[p->n_threads], NULL, frame_thread,
+                          p) == 0)
+        p->n_threads++;
+    return 0;
+}
+
+static void frame_pool_stop(frame_pool *p)
+{
+    if (!p->jobs) {
+        free(p->threads);
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    p->stop = 1;
+    pthread_cond_broadcast(&p->work_cv);
+    pthread_mutex_unlock(&p->mu);
+    for (size_t i = 0; i < p->n_threads; i++)
+        pthread_join(p->threads[i], NULL);
+    for (size_t i = 0; i < p->cap; i++) {
+        free(p->jobs[i].raw.p);
+        free(p->jobs[i].z.p);
+    }
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->work_cv);
+    pthread_cond_destroy(&p->done_cv);
+    free(p->jobs);
+    free(p->threads);
+}
+
+/* Writes the pending frame, if any, to `k` and records it in the table;
+ * a zstd frame goes to the compression threads when there are some. */
+static int framed_flush(shard_stream *s, framed *f, sink *k)
+{
     const void *data = f->raw.p;
     size_t stored = f->raw.len;
     int rc;
@@ -148,33 +356,19 @@ static int framed_flush(shard_stream *s, framed *f, sink *k)
         return shard_errf(s->err, SHARD_EINVAL,
                           "%s: record %llu: frame over 4 GiB", k->name,
                           (unsigned long long)f->first);
+    if (f->codec == SHARD_CODEC_ZSTD && s->pool.n_threads)
+        return frame_submit(s, f, k);
     if (f->codec == SHARD_CODEC_ZSTD) {
-        size_t bound = ZSTD_compressBound(f->raw.len);
-
-        f->z.len = 0;
-        if (bytes_reserve(&f->z, bound))
+        if (frame_compress(s->cctx, &f->z, &f->raw, &stored) < 0)
             return SHARD_ENOMEM;
-        stored = ZSTD_compress2(s->cctx, f->z.p, bound, f->raw.p,
-                                f->raw.len);
         if (ZSTD_isError(stored))
             return shard_errf(s->err, SHARD_EIO, "%s: zstd: %s", k->name,
                               ZSTD_getErrorName(stored));
         data = f->z.p;
     }
-
-    shard_put64(e + FRM_OFFSET, f->size);
-    shard_put64(e + FRM_STORED, stored);
-    shard_put64(e + FRM_RAW, f->raw.len);
-    shard_put64(e + FRM_FIRST, f->first);
-    shard_put64(e + FRM_COUNT, f->pending);
-    shard_put64(e + FRM_SUM, XXH64(f->raw.p, f->raw.len, 0));
-    if (bytes_append(&f->table, e, sizeof(e)))
-        return SHARD_ENOMEM;
-
-    XXH3_64bits_update(f->sum, data, stored);
-    if ((rc = sink_write(s, k, data, stored)) < 0)
+    if ((rc = frame_put(s, f, k, data, stored, f->raw.len, f->first,
+                        f->pending, XXH64(f->raw.p, f->raw.len, 0))) < 0)
         return rc;
-    f->size += stored;
     f->first += f->pending;
     f->pending = 0;
     f->raw.len = 0;
@@ -207,12 +401,15 @@ static int framed_add(shard_stream *s, framed *f, sink *k, const void *p,
  */
 static int framed_seek_table(shard_stream *s, framed *f, sink *k)
 {
-    size_t n = f->table.len / SHARD_FRAME_ENTRY;
-    size_t body = n * 12 + 9;
+    size_t n, body;
     bytes t = {0};
     unsigned char *p;
     int rc;
 
+    if ((rc = frames_drain(s)) < 0)
+        return rc;
+    n = f->table.len / SHARD_FRAME_ENTRY;
+    body = n * 12 + 9;
     if (bytes_reserve(&t, 8 + body))
         return SHARD_ENOMEM;
     p = t.p;
@@ -607,6 +804,11 @@ int shard_stream_open(shard_stream **out, const char *dir,
     }
     ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_compressionLevel,
                            opts->zstd_level);
+    if (opts->threads > 0 &&
+        frame_pool_start(&s->pool, opts->threads, opts->zstd_level) < 0) {
+        shard_stream_free(s);
+        return shard_set_last_error(SHARD_ENOMEM, "out of memory");
+    }
     *out = s;
     return 0;
 }
@@ -615,6 +817,22 @@ static uint64_t shard_estimate(const shard_stream *s)
 {
     return s->out.pos + s->tok.raw.len + s->text_out.pos + s->text.raw.len +
            s->records * 80;
+}
+
+/*
+ * Whether the shard has reached its size: shard_estimate once every frame
+ * is written.  Frames still compressing count at their bound, so they are
+ * waited for only when the bound reaches the size.  1, 0 or negative.
+ */
+static int shard_full(shard_stream *s)
+{
+    int rc;
+
+    if (shard_estimate(s) + s->pool.bound < s->opt.shard_size)
+        return 0;
+    if ((rc = frames_drain(s)) < 0)
+        return rc;
+    return shard_estimate(s) >= s->opt.shard_size;
 }
 
 static int check_record(shard_stream *s, const shard_record_in *r)
@@ -693,9 +911,8 @@ int shard_stream_add(shard_stream *s, const shard_record_in *r)
 
     if ((rc = check_record(s, r)) < 0)
         return rc;
-    if (s->tmp_path[0] && s->records > 0 &&
-        shard_estimate(s) >= s->opt.shard_size &&
-        (rc = shard_close_file(s)) < 0)
+    if (s->tmp_path[0] && s->records > 0 && (rc = shard_full(s)) != 0 &&
+        (rc < 0 || (rc = shard_close_file(s)) < 0))
         return rc;
     if (!s->tmp_path[0] && (rc = shard_open_file(s)) < 0)
         return rc;
@@ -734,6 +951,7 @@ void shard_stream_free(shard_stream *s)
 {
     if (!s)
         return;
+    frame_pool_stop(&s->pool);
     shard_discard_file(s);
     ZSTD_freeCCtx(s->cctx);
     framed_free(&s->tok);

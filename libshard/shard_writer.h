@@ -40,6 +40,8 @@ typedef struct {
     int label;            /* the stream's label; 255 for mixed */
     shard_tokenizer_info tokenizer;
     uint64_t first_seq;   /* number of the first file (compile --append) */
+    int threads;          /* threads compressing zstd frames; 0: the
+                             caller's.  The bytes written are the same */
 } shard_writer_options;
 
 #define SHARD_WRITER_OPTIONS_VERSION 1
@@ -47,7 +49,7 @@ typedef struct {
     {SHARD_WRITER_OPTIONS_VERSION, SHARD_CODEC_ZSTD, 3,                     \
      256ull << 20, 512ull << 10, 1, 255,                                    \
      {"", "none", 0, 0, SHARD_NO_TOKEN, SHARD_NO_TOKEN, SHARD_NO_TOKEN},  \
-     0}
+     0, 0}
 
 /* One message of a record's text: role and content, not NUL-terminated. */
 typedef struct {

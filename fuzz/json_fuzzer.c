@@ -20,19 +20,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fuzz_hash.h"
+#include "fuzz.h"
 #include "json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Checked members per object for the first-duplicate-wins lookup check. */
 #define LOOKUP_CHECKS 16
-
-#define REQUIRE(cond)                                                       \
-    do {                                                                    \
-        if (!(cond))                                                        \
-            abort();                                                        \
-    } while (0)
 
 /* JSON text being written; failed is set when it could not grow. */
 struct text {

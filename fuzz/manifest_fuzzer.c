@@ -18,14 +18,9 @@
 #include <string.h>
 
 #include "dataset_internal.h"
+#include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define REQUIRE(cond)                                                       \
-    do {                                                                    \
-        if (!(cond))                                                        \
-            abort();                                                        \
-    } while (0)
 
 static void check_failure(int rc, const char *err, size_t size)
 {

@@ -47,7 +47,7 @@
 #include <xxhash.h>
 #include <zstd.h>
 
-#include "fuzz_hash.h"
+#include "fuzz.h"
 #include "format.h"
 #include "shard_reader.h"
 
@@ -55,12 +55,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Frames that decode to more than this are left unsealed. */
 #define SEAL_MAX_RAW (4u << 20)
-
-#define REQUIRE(cond)                                                       \
-    do {                                                                    \
-        if (!(cond))                                                        \
-            abort();                                                        \
-    } while (0)
 
 /* ---- sealing ------------------------------------------------------- */
 

@@ -22,17 +22,12 @@
 
 #include <utf8proc.h>
 
+#include "fuzz.h"
 #include "pretok.h"
 #include "shard_tokenizer.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
-
-#define REQUIRE(cond)                                                       \
-    do {                                                                    \
-        if (!(cond))                                                        \
-            abort();                                                        \
-    } while (0)
 
 static const char *const names[] = {"cl100k_base", "o200k_base", "llama3",
                                     "qwen3"};

@@ -128,7 +128,7 @@ void shard_fold_ws(const char *s, size_t n, shard_fold_fn emit, void *ctx)
     for (size_t i = 0; i < n; i++) {
         unsigned char c = p[i];
 
-        if (c == ' ' || (c >= '\t' && c <= '\r')) {
+        if (is_space(c)) {
             gap = seen;
             continue;
         }

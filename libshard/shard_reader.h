@@ -411,9 +411,9 @@ typedef struct {
  * gives full batches); a record longer than max_tokens alone is cut to
  * max_tokens, so the loader always advances.  `truncated` counts the
  * tokens cut.  With pairs, an even max_records and max_tokens of at
- * least max_records × max_len keep both records of a pair in one batch.  Returns 0 (n_records is 0 only at the end of
- * the epoch) or a negative code; records packed before a failure stay
- * packed and counted.
+ * least max_records × max_len keep both records of a pair in one batch.
+ * Returns 0 (n_records is 0 only at the end of the epoch) or a negative
+ * code; records packed before a failure stay packed and counted.
  */
 int shard_loader_batch(shard_loader *l, shard_batch *b);
 

@@ -182,6 +182,8 @@ int cmd_compile(int argc, char **argv)
          "report an unreadable or truncated input and go on"},
         {"force", 0, OPT_FLAG, &o.force, NULL,
          "replace a dataset already in DIR"},
+        {"resume", 0, OPT_FLAG, &o.resume, NULL,
+         "continue the compile interrupted in DIR (same inputs, options)"},
         {"normalize", 0, OPT_STRING, &norm, "MODE",
          "dedup key text: ws (default), none, nfkc"},
         {"conflicts", 0, OPT_STRING, &conflicts, "POLICY",

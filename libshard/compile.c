@@ -29,6 +29,7 @@
 #include "minhash.h"
 #include "ingest_input.h"
 #include "internal.h"
+#include "journal.h"
 #include "json.h"
 #include "schema.h"
 #include "shard_pairs.h"
@@ -103,6 +104,7 @@ typedef struct {
 } row_slot;
 
 typedef struct {
+    uint64_t first_row;      /* sequence number of rows[0] in the sweep */
     uint32_t input;          /* index of the input the rows are from */
     int first;               /* the input's first batch */
     int open_rc, read_rc;    /* the input failed to open, or to read */
@@ -163,6 +165,11 @@ typedef struct {
     pthread_mutex_t mu;       /* guards queue, q_*, stop, batch.done */
     pthread_cond_t work_cv, done_cv;
     uint64_t bytes_done;      /* row bytes committed in this sweep */
+    shard_journal *journal;   /* committed shards; NULL for --append */
+    shard_journal_state done; /* what the journal resumed from held */
+    shard_journal_mark row_mark;              /* at the row committing */
+    shard_journal_mark open_mark[SHARD_LABEL_COUNT]; /* open shard's */
+    int open[SHARD_LABEL_COUNT];  /* the stream's shard has a record */
 } compiler;
 
 /* A worker's own parser, emitter and buffers. */
@@ -509,6 +516,65 @@ static int open_template(compiler *c)
     return 0;
 }
 
+/* Notes where the row about to be committed starts (journal.h). */
+static void mark_row(compiler *c, uint64_t row)
+{
+    shard_journal_mark *m = &c->row_mark;
+
+    m->row = row;
+    memcpy(m->tokens_by_label, c->acct->tokens_by_label,
+           sizeof(m->tokens_by_label));
+    m->replaced_utf8 = c->acct->replaced_utf8;
+    m->special_text = c->acct->special_text;
+}
+
+/*
+ * After stream `label` committed a shard: journals it with the mark from
+ * which the compile can resume, the start of the oldest row that has a
+ * record in a shard not yet committed.
+ */
+static int journal_commit(compiler *c, int label)
+{
+    const shard_journal_mark *m = &c->row_mark;
+    const shard_file_info *f;
+    size_t n;
+
+    if (!c->journal)
+        return 0;
+    for (int l = 0; l < SHARD_LABEL_COUNT; l++)
+        if (c->open[l] && c->open_mark[l].row < m->row)
+            m = &c->open_mark[l];
+    f = shard_stream_files(c->streams[label], &n);
+    return shard_journal_commit(c->journal, label, &f[n - 1], m, c->err);
+}
+
+/*
+ * Adds a kept record to its stream and journals a shard it completes.
+ * A resumed compile skips the records its committed shards hold.
+ */
+static int stream_add(compiler *c, const shard_record_in *in)
+{
+    shard_stream *s = c->streams[in->label];
+    uint64_t index = c->acct->kept_by_label[in->label];
+    size_t before, after;
+    int rc;
+
+    if (index < c->done.records[in->label])
+        return 0;
+    if (!c->open[in->label]) {
+        c->open_mark[in->label] = c->row_mark;
+        c->open[in->label] = 1;
+    }
+    shard_stream_files(s, &before);
+    if ((rc = shard_stream_add(s, in)) < 0)
+        return shard_errf(c->err, rc, "%s", shard_stream_errmsg(s));
+    shard_stream_files(s, &after);
+    if (after == before)
+        return 0;
+    c->open_mark[in->label] = c->row_mark; /* this record opened a shard */
+    return journal_commit(c, in->label);
+}
+
 /* Writes a kept record with the tokens its worker made. */
 static int write_record(compiler *c, const batch *b, const shard_emit *e,
                         const emitted *r, const shard_line *line,
@@ -524,9 +590,8 @@ static int write_record(compiler *c, const batch *b, const shard_emit *e,
         .n_messages = r->n_msgs};
     int rc;
 
-    if ((rc = shard_stream_add(c->streams[r->label], &in)) < 0)
-        return shard_errf(c->err, rc, "%s",
-                          shard_stream_errmsg(c->streams[r->label]));
+    if ((rc = stream_add(c, &in)) < 0)
+        return rc;
     c->acct->kept++;
     c->acct->kept_by_label[r->label]++;
     c->acct->tokens_by_label[r->label] += r->n_tokens;
@@ -609,6 +674,8 @@ static int commit_row(compiler *c, batch *b, const row_slot *row,
     shard_emit v;
     int rc;
 
+    if (!c->scanning)
+        mark_row(c, b->first_row + (size_t)(row - b->rows));
     if ((rc = row_read(c, &row->line, in)) <= 0)
         return rc;
     if (row->mapped)
@@ -978,7 +1045,9 @@ static int work_row(worker *w, batch *b, row_slot *row)
     if ((rc = assign_ids(&w->emit)) < 0 ||
         (rc = row_keys(&w->emit, c->opt->normalize)) < 0)
         return rc;
-    for (size_t i = 0; !c->scanning && i < w->emit.n; i++)
+    for (size_t i = 0; !c->scanning && i < w->emit.n &&
+                       b->first_row + (size_t)(row - b->rows) >=
+                           c->done.mark.row; i++)
         if ((rc = encode_record(w, b, &w->emit.recs[i])) < 0)
             return rc;
     row->status = ROW_OK;
@@ -1040,6 +1109,7 @@ typedef struct {
     uint32_t index;          /* of the open input */
     uint32_t member;         /* file or member `format` is for */
     const shard_format *format;
+    uint64_t rows;           /* rows read in this sweep */
 } reader;
 
 /*
@@ -1073,6 +1143,7 @@ static int batch_add_row(compiler *c, reader *rd, batch *b,
                                          strlen(line->problem), 0)))
         return SHARD_ENOMEM;
     b->n_rows++;
+    rd->rows++;
     b->bytes += line->len;
 
     if (line->problem || is_blank(line->text, line->len))
@@ -1109,6 +1180,7 @@ static int read_batch(compiler *c, reader *rd, batch *b)
     int rc;
 
     batch_clear(b);
+    b->first_row = rd->rows;
     if (!rd->input) {
         if (rd->next == rd->n)
             return 0;
@@ -1328,6 +1400,20 @@ static int dedup_save(compiler *c)
 }
 
 /*
+ * A resumed compile's second sweep tokenizes from the journal's mark on
+ * (work_row): what the records before it hold is counted from the mark.
+ */
+static void resume_totals(compiler *c)
+{
+    const shard_journal_mark *m = &c->done.mark;
+
+    for (int l = 0; l < SHARD_LABEL_COUNT; l++)
+        c->acct->tokens_by_label[l] = m->tokens_by_label[l];
+    c->acct->replaced_utf8 = m->replaced_utf8;
+    c->acct->special_text = m->special_text;
+}
+
+/*
  * The first sweep over the inputs: every key noted, then decided.  Bad
  * rows are reported here; the second sweep, which writes, counts them
  * again without a word.
@@ -1367,6 +1453,7 @@ static int dedup_sweep(compiler *c, char *const *inputs, size_t n)
               (unsigned long long)shard_dedup_peak_bytes(c->dedup));
     c->quiet = 1;
     sweep_reset(c);
+    resume_totals(c);
     return rc;
 }
 
@@ -1394,6 +1481,63 @@ static int remove_stream_dir(const char *dir)
     return rmdir(dir) == 0 || errno == ENOENT ? 0 : -1;
 }
 
+/* --resume: the compile in outdir must have stopped before its end. */
+static int resume_check(compiler *c)
+{
+    char p[4400];
+
+    if (mkdir(c->outdir, 0755) != 0 && errno != EEXIST)
+        return shard_errf(c->err, SHARD_EIO, "%s: %s", c->outdir,
+                          strerror(errno));
+    snprintf(p, sizeof(p), "%s/manifest.json", c->outdir);
+    if (access(p, F_OK) == 0)
+        return shard_errf(c->err, SHARD_EINVAL, "%s: the compile finished "
+                          "(it has a manifest); nothing to resume",
+                          c->outdir);
+    return 0;
+}
+
+/*
+ * Starts the journal of committed shards or, with --resume, reads the
+ * interrupted compile's and clears what it left that no line names.  A
+ * compile killed before its journal existed had committed nothing: it
+ * starts again from the beginning.  A compile that appends keeps no
+ * journal (LIMITATIONS.md).
+ */
+static int journal_open(compiler *c)
+{
+    char *fp;
+    int rc;
+
+    if (c->opt->append)
+        return c->opt->resume ? shard_errf(c->err, SHARD_EINVAL, "--resume "
+                                           "and --append exclude each other")
+                              : 0;
+    for (size_t i = 0; c->opt->resume && i < c->n_inputs; i++)
+        if (strcmp(c->paths[i], "-") == 0)
+            return shard_errf(c->err, SHARD_EINVAL, "--resume cannot read "
+                              "standard input again");
+    if (!(fp = shard_journal_fingerprint(c->opt, c->tok_info.hash,
+                                         c->paths, c->n_inputs)))
+        return shard_errf(c->err, SHARD_ENOMEM, "out of memory");
+    if (!c->opt->resume)
+        rc = shard_journal_create(&c->journal, c->outdir, fp, c->err);
+    else if ((rc = shard_journal_resume(&c->journal, c->outdir, fp,
+                                        &c->done, c->err)) == 0)
+        rc = shard_journal_tidy(c->outdir, &c->done, c->err);
+    else if (rc == SHARD_ENOTFOUND &&
+             (rc = shard_journal_tidy(c->outdir, &c->done, c->err)) == 0)
+        rc = shard_journal_create(&c->journal, c->outdir, fp, c->err);
+    else if (rc == SHARD_EINVAL) {
+        char why[SHARD_ERRMAX];
+
+        snprintf(why, sizeof(why), "%s", c->err);
+        rc = shard_errf(c->err, rc, "%s: cannot resume: %s", c->outdir, why);
+    }
+    free(fp);
+    return rc;
+}
+
 /*
  * Makes `outdir` ready: created if missing; an existing dataset is an
  * error unless `force`, which removes it manifest first, so that no
@@ -1406,11 +1550,20 @@ static int prepare_outdir(compiler *c)
 
     if (c->opt->append)
         return 0; /* shard_append_open checks the dataset */
+    if (c->opt->resume)
+        return resume_check(c);
     if (mkdir(c->outdir, 0755) != 0 && errno != EEXIST)
         return shard_errf(c->err, SHARD_EIO, "%s: %s", c->outdir,
                           strerror(errno));
     snprintf(p, sizeof(p), "%s/manifest.json", c->outdir);
     has = access(p, F_OK) == 0;
+    snprintf(p, sizeof(p), "%s/%s", c->outdir, SHARD_JOURNAL_PATH);
+    if (!has && !c->opt->force && access(p, F_OK) == 0)
+        return shard_errf(c->err, SHARD_EINVAL, "%s: holds an interrupted "
+                          "compile (--resume continues it, --force starts "
+                          "over)", c->outdir);
+    if (c->opt->force && unlink(p) != 0 && errno != ENOENT)
+        return shard_errf(c->err, SHARD_EIO, "%s: %s", p, strerror(errno));
     snprintf(p, sizeof(p), "%s/pairs", c->outdir);
     has |= access(p, F_OK) == 0;
     for (int l = 0; l < SHARD_LABEL_COUNT; l++) {
@@ -1452,10 +1605,13 @@ static int open_streams(compiler *c)
     w.tokenizer = c->tok_info;
     w.threads = c->n_workers > 1 ? (int)c->n_workers : 0;
     for (int l = 0; l < SHARD_LABEL_COUNT; l++) {
-        w.first_seq = c->app ? shard_append_first_seq(c->app, l) : 0;
+        w.first_seq = c->app ? shard_append_first_seq(c->app, l)
+                             : c->done.n_files[l];
         w.label = l;
         snprintf(dir, sizeof(dir), "%s/%s", c->outdir, shard_label_name(l));
-        if ((rc = shard_stream_open(&c->streams[l], dir, &w)) < 0)
+        if ((rc = shard_stream_open(&c->streams[l], dir, &w)) < 0 ||
+            (rc = shard_stream_adopt(c->streams[l], c->done.files[l],
+                                     c->done.n_files[l])) < 0)
             return shard_errf(c->err, rc, "%s", shard_last_error());
     }
     if ((rc = shard_pairs_writer_open(&c->pairs, c->outdir)) < 0)
@@ -1554,7 +1710,7 @@ static int setup(compiler *c)
     ti->bos_id = bos >= 0 ? (uint32_t)bos : SHARD_NO_TOKEN;
     ti->eos_id = eos >= 0 ? (uint32_t)eos : SHARD_NO_TOKEN;
 
-    if ((rc = prepare_outdir(c)) < 0)
+    if ((rc = prepare_outdir(c)) < 0 || (rc = journal_open(c)) < 0)
         return rc;
     if (o->append) {
         if ((rc = shard_append_open(&c->app, c->outdir, ti, c->err)) < 0)
@@ -1571,6 +1727,11 @@ static int finish(compiler *c)
     int rc;
 
     memset(&d, 0, sizeof(d));
+    for (int l = 0; l < SHARD_LABEL_COUNT; l++)
+        if (c->acct->kept_by_label[l] < c->done.records[l])
+            return shard_errf(c->err, SHARD_EINVAL, "%s: the inputs gave "
+                              "fewer %s records than the journal's shards "
+                              "hold", c->outdir, shard_label_name(l));
     if ((rc = shard_pairs_writer_finish(c->pairs, &n_pairs, &d.pairs_bytes,
                                         &d.pairs_checksum)) < 0)
         return shard_errf(c->err, rc, "%s",
@@ -1592,9 +1753,14 @@ static int finish(compiler *c)
     d.n_rules = c->n_rules;
     if ((rc = dedup_save(c)) < 0 ||
         (c->app && (rc = shard_append_finish(c->app, &d, c->acct,
-                                             c->err)) < 0))
+                                             c->err)) < 0) ||
+        (rc = shard_manifest_write(c->outdir, &d, c->err)) < 0)
         return rc;
-    return shard_manifest_write(c->outdir, &d, c->err);
+    rc = shard_journal_close(c->journal, 1);
+    c->journal = NULL;
+    return rc < 0 ? shard_errf(c->err, rc, "%s/%s: %s", c->outdir,
+                               SHARD_JOURNAL_PATH, strerror(errno))
+                  : 0;
 }
 
 static void teardown(compiler *c)
@@ -1610,6 +1776,8 @@ static void teardown(compiler *c)
     shard_dedup_free(c->dedup);
     shard_near_free(c->near);
     shard_append_free(c->app);
+    shard_journal_close(c->journal, 0);
+    shard_journal_state_free(&c->done);
     pipeline_free(c);
     free(c->examples);
     free(c->inputs);

@@ -106,6 +106,8 @@ typedef struct {
                                   output does not depend on it */
     shard_progress_fn progress; /* may be NULL */
     void *progress_ctx;
+    int resume;                /* continue the compile interrupted in
+                                  outdir, from its journal */
 } shard_compile_options;
 
 /* The most worker threads a compile starts. */
@@ -116,7 +118,7 @@ typedef struct {
     {SHARD_COMPILE_OPTIONS_VERSION, "auto", "cl100k_base", "none",          \
      SHARD_CODEC_ZSTD, 3, 256ull << 20, 512ull << 10, 1, 64ull << 20, 0,    \
      0, NULL, NULL, 0, NULL, NULL, 0, 0, 0, 1ull << 30, 0.0, 0, 1, 0, 0,    \
-     NULL, NULL}
+     NULL, NULL, 0}
 
 /*
  * Compiles inputs[0..n) into `outdir`.  Returns 0 on success, SHARD_EINPUT

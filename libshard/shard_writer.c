@@ -935,6 +935,17 @@ int shard_stream_finish(shard_stream *s)
     return shard_close_file(s);
 }
 
+int shard_stream_adopt(shard_stream *s, const shard_file_info *files,
+                       size_t n)
+{
+    if (shard_grow((void **)&s->files, &s->cap_files, s->n_files + n,
+                   sizeof(*s->files)))
+        return shard_set_last_error(SHARD_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        s->files[s->n_files++] = files[i];
+    return 0;
+}
+
 const shard_file_info *shard_stream_files(const shard_stream *s,
                                           size_t *count)
 {

@@ -104,6 +104,14 @@ int shard_stream_add(shard_stream *s, const shard_record_in *rec);
  */
 int shard_stream_finish(shard_stream *s);
 
+/*
+ * Lists files[0..n) as completed before the stream opened, ahead of the
+ * files it writes (a resumed compile; opts->first_seq numbers the next).
+ * Returns 0 or SHARD_ENOMEM.
+ */
+int shard_stream_adopt(shard_stream *s, const shard_file_info *files,
+                       size_t n);
+
 /* Files completed so far, in order; valid until the stream is freed. */
 const shard_file_info *shard_stream_files(const shard_stream *s,
                                           size_t *count);

@@ -21,6 +21,28 @@ check() {
     fi
 }
 
+# same NAME DIR1 DIR2: passes when the two datasets hold the same files,
+# byte for byte.
+same() {
+    if [ ! -f "$2/manifest.json" ] || [ ! -f "$3/manifest.json" ]; then
+        fail "$1" "no dataset in $2 or $3"
+        return
+    fi
+    (cd "$2" && find . -type f | sort) > "$TMP/$1.files1"
+    (cd "$3" && find . -type f | sort) > "$TMP/$1.files2"
+    if ! cmp -s "$TMP/$1.files1" "$TMP/$1.files2"; then
+        fail "$1" "different file lists in $2 and $3"
+        return
+    fi
+    while read -r f; do
+        if ! cmp -s "$2/$f" "$3/$f"; then
+            fail "$1" "$f differs"
+            return
+        fi
+    done < "$TMP/$1.files1"
+    pass "$1"
+}
+
 # A JSON query through node: json_get FILE EXPR, with the object as `j`.
 json_get() {
     node -e "const j = JSON.parse(require('fs').readFileSync('$1', 'utf8'));

@@ -26,27 +26,6 @@ cp tests/data/dedup/near.jsonl "$MIX/b-near.jsonl"
 gzip -c tests/data/dedup/conflicts.jsonl > "$MIX/c-conflicts.jsonl.gz"
 cp "$SHARED_DATA/oasst/en_100_tree.jsonl" "$MIX/d-oasst.jsonl"
 
-# same NAME DIR1 DIR2: the two datasets hold the same files, byte for byte.
-same() {
-    if [ ! -f "$2/manifest.json" ] || [ ! -f "$3/manifest.json" ]; then
-        fail "$1" "no dataset in $2 or $3"
-        return
-    fi
-    (cd "$2" && find . -type f | sort) > "$TMP/$1.files1"
-    (cd "$3" && find . -type f | sort) > "$TMP/$1.files2"
-    if ! cmp -s "$TMP/$1.files1" "$TMP/$1.files2"; then
-        fail "$1" "different file lists in $2 and $3"
-        return
-    fi
-    while read -r f; do
-        if ! cmp -s "$2/$f" "$3/$f"; then
-            fail "$1" "$f differs"
-            return
-        fi
-    done < "$TMP/$1.files1"
-    pass "$1"
-}
-
 # messages NAME ERR1 ERR2: the same stderr but for the timing lines.
 messages() {
     grep -v -e ' in [0-9.]* s$' -e 'rows/s' "$2" > "$TMP/$1.m1"

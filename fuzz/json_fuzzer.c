@@ -81,42 +81,6 @@ static void text_quoted(struct text *t, const char *s, size_t len)
     text_put(t, "\"", 1);
 }
 
-/* Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF. */
-static int utf8_valid(const unsigned char *s, size_t len)
-{
-    size_t i = 0;
-
-    while (i < len) {
-        unsigned char c = s[i];
-        size_t n;
-        uint32_t cp, min;
-
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xC2 && c <= 0xDF)
-            n = 1, cp = c & 0x1F, min = 0x80;
-        else if (c >= 0xE0 && c <= 0xEF)
-            n = 2, cp = c & 0x0F, min = 0x800;
-        else if (c >= 0xF0 && c <= 0xF4)
-            n = 3, cp = c & 0x07, min = 0x10000;
-        else
-            return 0;
-        if (len - i <= n)
-            return 0;
-        for (size_t k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (s[i + k] & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return 0;
-        i += n + 1;
-    }
-    return 1;
-}
-
 /*
  * What identifies a value without walking it: the same value read twice
  * gives the same summary (strings by address, since a value's string is
@@ -265,7 +229,7 @@ static uint64_t walk_object(shard_json_value v, struct text *out,
     REQUIRE(shard_json_object_iter(v, &it));
     text_put(out, "{", 1);
     while (shard_json_object_next(&it, &key, &keylen, &child)) {
-        REQUIRE(utf8_valid((const unsigned char *)key, keylen));
+        REQUIRE(utf8_valid(key, keylen));
         if (n < LOOKUP_CHECKS)
             check_lookup(v, n, key, keylen);
         if (n++ > 0)
@@ -309,7 +273,7 @@ static uint64_t walk(shard_json_value v, struct text *out)
         return walk_number(v, t, out, h);
     case SHARD_JSON_STRING:
         REQUIRE(shard_json_get_string(v, &s, &len));
-        REQUIRE(utf8_valid((const unsigned char *)s, len));
+        REQUIRE(utf8_valid(s, len));
         text_quoted(out, s, len);
         return mix_u64(mix(h, s, len), len);
     case SHARD_JSON_ARRAY:

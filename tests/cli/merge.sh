@@ -1,0 +1,166 @@
+#!/bin/sh
+# merge.sh - shard merge: a corpus with repeats and conflicts across its
+# parts, compiled part by part and merged, reads back as the parts one
+# after the other; with --dedup it gives the records, labels and counts of
+# compiling it whole, under every conflict policy; a merged dataset can be
+# appended to and merged again; bad merges are refused in one line; the
+# inputs' bytes never change.
+. tests/cli_lib.sh
+
+. tests/dedup_lib.sh
+
+W=$TMP/whole.jsonl
+sed -n '1,300p' "$W" > "$TMP/p1.jsonl"
+sed -n '301,600p' "$W" > "$TMP/p2.jsonl"
+tail -n +601 "$W" > "$TMP/p3.jsonl"
+P="$TMP/p1 $TMP/p2 $TMP/p3"
+
+# Checksums of every file of the given directories, to compare later.
+sums() {
+    find "$@" -type f | sort | xargs sha256sum
+}
+
+for p in p1 p2 p3; do
+    "$SHARD" compile -q "$TMP/$p.jsonl" -o "$TMP/$p"
+done
+sums $P > "$TMP/before.sums"
+
+# ---- without --dedup: every record of every part, in part order --------
+
+"$SHARD" merge -q $P -o "$TMP/plain"
+check plain_verifies "$SHARD" verify "$TMP/plain"
+for sel in pos neg unl; do
+    for p in p1 p2 p3; do
+        "$SHARD" cat "$TMP/$p" --label $sel
+    done > "$TMP/parts.$sel"
+    "$SHARD" cat "$TMP/plain" --label $sel > "$TMP/plain.$sel"
+    check "plain_${sel}_is_the_parts_in_order" cmp "$TMP/parts.$sel" \
+        "$TMP/plain.$sel"
+done
+check plain_counts_are_sums json_get "$TMP/plain/manifest.json" "
+    (ps => ['records', 'kept', 'duplicate', 'conflict', 'rows_read']
+        .every(k => j.accounting[k] ===
+                    ps.reduce((n, p) => n + p.accounting[k], 0)) &&
+      ['pos', 'neg', 'unl'].every(l => j.records[l] ===
+          ps.reduce((n, p) => n + p.records[l], 0)) &&
+      j.pairs === ps.reduce((n, p) => n + p.pairs, 0) &&
+      j.pairs_table.pairs === j.pairs &&
+      j.inputs.length === 3 && j.merge.datasets.length === 3 &&
+      j.merge.dedup === false)
+    (['p1', 'p2', 'p3'].map(p => require('$TMP/' + p + '/manifest.json')))
+    || process.exit(1)"
+check plain_has_no_key_table test ! -e "$TMP/plain/dedup.keys"
+check shards_are_hard_links sh -c "
+    test \$(stat -c %i '$TMP/plain/pos/00001.shard') = \
+         \$(stat -c %i '$TMP/p2/pos/00000.shard') &&
+    test \$(stat -c %h '$TMP/p2/pos/00000.shard') -ge 2"
+
+# ---- --dedup: as one compile over every part in order ------------------
+
+for c in drop keep neg pos; do
+    for p in p1 p2 p3; do
+        "$SHARD" compile -q --conflicts $c "$TMP/$p.jsonl" -o "$TMP/${p}_$c"
+    done
+    "$SHARD" compile -q --conflicts $c "$W" -o "$TMP/whole_$c"
+    "$SHARD" merge -q --dedup "$TMP/p1_$c" "$TMP/p2_$c" "$TMP/p3_$c" \
+        -o "$TMP/merged_$c"
+    same "dedup_$c" "$TMP/whole_$c" "$TMP/merged_$c"
+done
+M=$TMP/merged_drop
+check dedup_verifies "$SHARD" verify "$M"
+check dedup_tombstones_are_the_drops json_get "$M/manifest.json" "
+    j.merge.duplicate + j.merge.conflict ===
+        (require('fs').statSync('$M/tombstones').size - 64) / 8 &&
+    j.merge.duplicate > 0 && j.merge.conflict > 0 || process.exit(1)"
+"$SHARD" inspect "$M" > "$TMP/inspect.txt"
+check inspect_shows_merge grep -q \
+    '^merged     3 datasets (dedup on): dropped [1-9][0-9]* duplicate' \
+    "$TMP/inspect.txt"
+"$SHARD" inspect --json "$M" > "$TMP/inspect.json"
+check inspect_json_merge json_get "$TMP/inspect.json" "
+    j.merge.datasets === 3 && j.merge.dedup === true &&
+    j.merge.conflict > 0 || process.exit(1)"
+
+# Every reader sees the kept records only: cat, export and Python.
+"$SHARD" cat "$M" > "$TMP/merged.all"
+"$SHARD" export -q "$M" --to jsonl -o "$TMP/export"
+check export_reads_merged cmp "$TMP/merged.all" "$TMP/export.jsonl"
+if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
+    LD_PRELOAD=${SHARD_ASAN_PRELOAD:-} ASAN_OPTIONS=detect_leaks=0 \
+        SHARD_READER_LIB=$BUILD/libshard-reader.so PYTHONPATH=libshard/python \
+        /usr/bin/python3 -c "
+import shard
+d = shard.Dataset('$M')
+print(len(d), len(set((d[i].record_id, d[i].label) for i in range(len(d)))))
+print(shard.Dataset('$M', select='pairs').pairs)" > "$TMP/py.out" 2>&1
+    n=$(wc -l < "$TMP/merged.all")
+    pairs=$("$SHARD" cat "$M" --label pairs | wc -l)
+    check python_reads_merged sh -c "
+        test \"\$(sed -n 1p '$TMP/py.out')\" = '$n $n' &&
+        test \$((\$(sed -n 2p '$TMP/py.out') * 2)) -eq $pairs"
+fi
+
+# A merged dataset can be appended to and merged again.
+"$SHARD" merge -q --dedup "$TMP/p1" "$TMP/p2" -o "$TMP/m12"
+"$SHARD" merge -q --dedup "$TMP/m12" "$TMP/p3" -o "$TMP/m12_3"
+same merge_of_merged "$TMP/whole_drop" "$TMP/m12_3"
+"$SHARD" merge -q --dedup "$TMP/p1" "$TMP/p2" -o "$TMP/m12a"
+"$SHARD" compile -q --append "$TMP/m12a" "$TMP/p3.jsonl"
+same append_to_merged "$TMP/whole_drop" "$TMP/m12a"
+check append_keeps_linked_shards "$SHARD" verify "$TMP/m12a"
+
+# Into another file system the shards are copied, with the same result.
+SHM=$(mktemp -d /dev/shm/shard-merge.XXXXXX 2>/dev/null || true)
+if [ -n "$SHM" ] && [ "$(stat -c %d "$SHM")" != "$(stat -c %d "$TMP")" ]
+then
+    "$SHARD" merge -q --dedup $P -o "$SHM/m"
+    same copied_across_file_systems "$M" "$SHM/m"
+    check copies_counted json_get "$SHM/m/manifest.json" "
+        j.merge.copied === 6 && j.merge.linked === 0 || process.exit(1)"
+else
+    echo "SKIP cli/$script:copied_across_file_systems: no other file system"
+fi
+[ -n "$SHM" ] && rm -rf "$SHM"
+
+# ---- refusals: one line each, no manifest written ----------------------
+
+# refused NAME PATTERN COMMAND...: fails with one line matching PATTERN.
+refused() {
+    name=$1 pattern=$2
+    shift 2
+    if "$@" > "$TMP/r.out" 2>&1; then
+        fail "$name" "succeeded"
+    elif [ "$(wc -l < "$TMP/r.out")" -ne 1 ] ||
+         ! grep -q -e "$pattern" "$TMP/r.out"; then
+        fail "$name" "$(head -3 "$TMP/r.out" | tr '\n' ' ')"
+    else
+        pass "$name"
+    fi
+}
+
+"$SHARD" compile -q -t o200k_base "$TMP/p3.jsonl" -o "$TMP/p3_o200k"
+refused other_tokenizer "$TMP/p1 and $TMP/p3_o200k differ in tokenizer" \
+    "$SHARD" merge "$TMP/p1" "$TMP/p3_o200k" -o "$TMP/r1"
+check other_tokenizer_no_manifest test ! -e "$TMP/r1/manifest.json"
+"$SHARD" compile -q --template chatml "$TMP/p3.jsonl" -o "$TMP/p3_chatml"
+refused other_template "differ in template" \
+    "$SHARD" merge "$TMP/p1" "$TMP/p3_chatml" -o "$TMP/r2"
+refused other_policy "$TMP/p1 and $TMP/p2_neg differ in conflicts" \
+    "$SHARD" merge --dedup "$TMP/p1" "$TMP/p2_neg" -o "$TMP/r3"
+refused policy_not_theirs "compiled with --conflicts drop, not pos" \
+    "$SHARD" merge --dedup --conflicts pos "$TMP/p1" "$TMP/p2" -o "$TMP/r4"
+mkdir "$TMP/half"
+cp -r "$TMP/p2/pos" "$TMP/half/"
+refused missing_manifest "$TMP/half: no manifest.json" \
+    "$SHARD" merge "$TMP/p1" "$TMP/half" -o "$TMP/r5"
+refused not_a_directory "$TMP/nowhere: not a dataset directory" \
+    "$SHARD" merge "$TMP/p1" "$TMP/nowhere" -o "$TMP/r6"
+refused output_not_empty "$TMP/p1: exists and is not empty" \
+    "$SHARD" merge "$TMP/p2" "$TMP/p3" -o "$TMP/p1"
+refused dedup_needs_key_tables "$TMP/plain: no key table" \
+    "$SHARD" merge --dedup "$TMP/plain" "$TMP/p3" -o "$TMP/r7"
+
+# After all of the above, appends to a merge included, the inputs are
+# byte for byte as compiled.
+sums $P > "$TMP/after.sums"
+check inputs_unchanged cmp "$TMP/before.sums" "$TMP/after.sums"

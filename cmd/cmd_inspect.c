@@ -38,17 +38,19 @@ static void print_merge(const shard_manifest *m, int json)
     printf(json ? "\"merge\": {\"datasets\": %llu, \"dedup\": %s, "
                   "\"duplicate\": %llu, \"conflict\": %llu, "
                   "\"recounted\": %llu, \"pairs_duplicate\": %llu, "
-                  "\"pairs_dropped\": %llu}, "
+                  "\"pairs_dropped\": %llu, \"pairs_recounted\": %llu}, "
                 : "merged     %llu datasets (dedup %s): dropped %llu "
                   "duplicate, %llu conflict, %llu conflicts recounted as "
-                  "duplicates; pairs: %llu duplicate, %llu dropped\n",
+                  "duplicates; pairs: %llu duplicate, %llu dropped, %llu "
+                  "recounted\n",
            (unsigned long long)st->datasets,
            st->dedup ? (json ? "true" : "on") : (json ? "false" : "off"),
            (unsigned long long)st->duplicate,
            (unsigned long long)st->conflict,
            (unsigned long long)st->recounted,
            (unsigned long long)st->pairs_duplicate,
-           (unsigned long long)st->pairs_dropped);
+           (unsigned long long)st->pairs_dropped,
+           (unsigned long long)st->pairs_recounted);
 }
 
 static void print_json(const char *dir, const shard_manifest *m)

@@ -151,6 +151,7 @@ static void write_merge(FILE *f, const shard_manifest_data *d)
     fprintf(f, "%s, \"dedup\": %s, \"duplicate\": %llu, "
                "\"conflict\": %llu, \"recounted\": %llu, "
                "\"pairs_duplicate\": %llu, \"pairs_dropped\": %llu, "
+               "\"pairs_recounted\": %llu, "
                "\"linked\": %llu, \"copied\": %llu},\n",
             m->datasets ? "\n  ]" : "]", m->dedup ? "true" : "false",
             (unsigned long long)m->duplicate,
@@ -158,6 +159,7 @@ static void write_merge(FILE *f, const shard_manifest_data *d)
             (unsigned long long)m->recounted,
             (unsigned long long)m->pairs_duplicate,
             (unsigned long long)m->pairs_dropped,
+            (unsigned long long)m->pairs_recounted,
             (unsigned long long)m->linked, (unsigned long long)m->copied);
 }
 
@@ -476,6 +478,7 @@ static void read_merge(shard_json_value root, shard_manifest *m)
     st->recounted = get_u64(v, "recounted");
     st->pairs_duplicate = get_u64(v, "pairs_duplicate");
     st->pairs_dropped = get_u64(v, "pairs_dropped");
+    st->pairs_recounted = get_u64(v, "pairs_recounted");
     st->linked = get_u64(v, "linked");
     st->copied = get_u64(v, "copied");
 }

@@ -22,6 +22,7 @@
 #include "dedup.h"
 #include "internal.h"
 #include "key_table.h"
+#include "record_keys.h"
 #include "shard_merge.h"
 #include "shard_pairs.h"
 #include "shard_reader.h"
@@ -47,15 +48,19 @@ typedef struct {
     size_t n_dead, cap_dead;
 } merge_input;
 
-/* A key of the joined tables: every label any input met it with, those
- * met by the inputs merged so far, and where OUT keeps its records. */
+/* A key of the joined tables: every label any input met it with, the
+ * first input to meet each (labels, then the pair bit), and where OUT
+ * keeps its records. */
 typedef struct {
     uint64_t lo, hi;
-    uint8_t all, seen;
-    uint32_t pos[SHARD_LABEL_COUNT]; /* NO_POS: none kept or unknown */
+    uint8_t all;
+    uint32_t first[SHARD_LABEL_COUNT + 1]; /* NO_INPUT: never met */
+    uint32_t pos[SHARD_LABEL_COUNT];       /* NO_POS: none kept */
 } merge_key;
 
 #define NO_POS UINT32_MAX
+#define NO_INPUT UINT32_MAX
+#define PAIR_BIT 3
 
 /* A record the merge drops: input, label, position in the input. */
 typedef struct {
@@ -85,6 +90,12 @@ typedef struct {
     const char *schema;
     shard_accounting acct;
     shard_merge_stats st;
+    shard_pairs_writer *pairs;      /* OUT's pairs table */
+    uint64_t *seen;                 /* pair ids of the inputs' rows so
+                                       far, sorted */
+    size_t n_seen, cap_seen;
+    shard_key_entry *rows;          /* pair keys of the input's rows */
+    size_t n_rows, cap_rows;
     uint64_t pairs_bytes, pairs_checksum;
     char err[SHARD_ERRMAX];
 } merger;
@@ -436,6 +447,8 @@ static int keys_join(merger *g)
 {
     size_t total = 0, size = 16;
 
+    if (g->n > NO_INPUT)
+        return fail(g, SHARD_EINVAL, "more than %u datasets", NO_INPUT);
     for (size_t i = 0; i < g->n; i++)
         total += g->in[i].n_keys;
     while (size < 2 * total)
@@ -451,10 +464,13 @@ static int keys_join(merger *g)
             if (!(k->lo | k->hi)) {
                 k->lo = e->lo;
                 k->hi = e->hi;
-                for (int l = 0; l < SHARD_LABEL_COUNT; l++)
-                    k->pos[l] = NO_POS;
+                memset(k->first, 0xff, sizeof(k->first));
+                memset(k->pos, 0xff, sizeof(k->pos));
             }
             k->all |= e->labels & 0x0fu;
+            for (int b = 0; b <= PAIR_BIT; b++)
+                if ((e->labels & (1u << b)) && k->first[b] == NO_INPUT)
+                    k->first[b] = (uint32_t)i;
         }
     return 0;
 }
@@ -492,12 +508,16 @@ typedef struct {
  * written bit and one label says where that label's record is.  One with
  * several labels comes from a table kept in memory, which holds a single
  * position: under neg or pos it is that label's record; under keep one of
- * the labels', which one unknown; under drop none is kept (a record an
- * append superseded).  A record the input tombstoned is not kept.
+ * the labels', which one unknown unless the records' keys (rk, may be
+ * NULL) place them; under drop none is kept (a record an append
+ * superseded).  A record the input tombstoned is not kept.
  */
 static void group_read(const merger *g, const merge_input *in,
+                       const shard_record_keys *rk,
                        const shard_key_entry *e, size_t m, key_group *kg)
 {
+    shard_key key = {e->lo, e->hi};
+
     memset(kg, 0, sizeof(*kg));
     for (size_t j = 0; j < m; j++) {
         unsigned bits = e[j].labels & 7u;
@@ -521,11 +541,19 @@ static void group_read(const merger *g, const merge_input *in,
             kg->pos[l] = e[j].position;
         }
     }
-    for (int l = 0; l < SHARD_LABEL_COUNT; l++)
+    for (int l = 0; l < SHARD_LABEL_COUNT; l++) {
+        int64_t p = kg->state[l] == KEPT_SOMEWHERE && rk
+                        ? shard_record_keys_position(rk, &key, l) : -1;
+
+        if (p >= 0) {
+            kg->state[l] = KEPT_AT;
+            kg->pos[l] = (uint64_t)p;
+        }
         if (kg->state[l] == KEPT_AT &&
             shard_tombstones_has(in->tomb, in->n_tomb,
                                  shard_tombstone(l, kg->pos[l])))
             kg->state[l] = NOT_KEPT;
+    }
 }
 
 static int drop(merger *g, size_t input, int label, uint64_t pos, int why)
@@ -547,13 +575,14 @@ static int decide_label(merger *g, size_t i, merge_key *k,
 {
     const merge_input *in = &g->in[i];
 
-    if (k->seen & (1u << l)) {
+    if (k->first[l] < i) {
         if (kg->state[l] == KEPT_AT)
             return drop(g, i, l, kg->pos[l], GONE_DUPLICATE);
         if (kg->state[l] == KEPT_SOMEWHERE)
             return fail(g, SHARD_EINVAL, "%s: its key table does not say "
                         "where each record kept under --conflicts keep "
-                        "is: cannot drop a repeat of one", in->dir);
+                        "is, and it has no text to find it: cannot drop a "
+                        "repeat of one", in->dir);
         if (!label_kept(l, kg->met, g->policy)) {
             g->acct.conflict--;
             g->acct.duplicate++;
@@ -575,7 +604,7 @@ static int decide_label(merger *g, size_t i, merge_key *k,
 }
 
 /* Decides input i's keys, in the order of its sorted table. */
-static int decide_input(merger *g, size_t i)
+static int decide_input(merger *g, size_t i, const shard_record_keys *rk)
 {
     merge_input *in = &g->in[i];
     key_group kg;
@@ -589,11 +618,10 @@ static int decide_input(merger *g, size_t i)
                     in->keys[j + m].lo == in->keys[j].lo &&
                     in->keys[j + m].hi == in->keys[j].hi; m++)
             ;
-        group_read(g, in, &in->keys[j], m, &kg);
+        group_read(g, in, rk, &in->keys[j], m, &kg);
         for (int l = 0; rc == 0 && l < SHARD_LABEL_COUNT; l++)
             if (kg.met & (1u << l))
                 rc = decide_label(g, i, k, &kg, l);
-        k->seen |= (uint8_t)kg.met;
     }
     return rc;
 }
@@ -629,18 +657,6 @@ static int keys_save(merger *g)
     return rc;
 }
 
-static int dedup_inputs(merger *g)
-{
-    int rc;
-
-    if ((rc = keys_join(g)) < 0)
-        return rc;
-    for (size_t i = 0; i < g->n; i++)
-        if ((rc = decide_input(g, i)) < 0)
-            return rc;
-    return keys_save(g);
-}
-
 /* ---- what the merge drops --------------------------------------------- */
 
 /*
@@ -648,13 +664,13 @@ static int dedup_inputs(merger *g)
  * accounting (its tokens read from its shard), tombstones it in OUT, and
  * notes the ids of conflicts for the pairs table.
  */
-static int apply_drops(merger *g)
+static int apply_drops(merger *g, size_t from)
 {
     shard_dataset *ds = NULL;
     size_t open_input = (size_t)-1;
     int open_label = -1, rc = 0;
 
-    for (size_t j = 0; rc == 0 && j < g->n_gone; j++) {
+    for (size_t j = from; rc == 0 && j < g->n_gone; j++) {
         const merge_gone *d = &g->gone[j];
         merge_input *in = &g->in[d->input];
         shard_record r;
@@ -696,50 +712,141 @@ static int apply_drops(merger *g)
     return rc;
 }
 
-/*
- * Input i's pairs rows (table t) into w.  With --dedup, as a compile
- * over every input would: a row with a side the merge dropped as a
- * conflict is dropped, and a row repeating an earlier input's (prompt,
- * chosen, rejected) is a duplicate.  `seen` holds the earlier inputs'
- * pair ids, sorted.
- */
-static int copy_pairs(merger *g, merge_input *in, const shard_pairs *t,
-                      shard_pairs_writer *w, const uint64_t *seen,
-                      size_t n_seen)
+/* ---- the pairs table -------------------------------------------------- */
+
+/* How a pairs row fares in one compile over every input. */
+enum { ROW_KEEP, ROW_DROPPED, ROW_DUPLICATE, ROW_UNKNOWN };
+
+/* The label of a row's side: its record's, or `pref` when the input has
+ * the record under several labels, that one among them. */
+static int side_label(unsigned labels, int pref)
 {
+    if ((labels & (labels - 1)) && (labels & (1u << pref)))
+        return pref;
+    return __builtin_ctz(labels);
+}
+
+/* Whether a side (key, label) is a record of a label that input i met
+ * first and that its key loses to a conflict: a dropped record. */
+static int side_dropped(const merger *g, size_t i, const shard_key *key,
+                        int l)
+{
+    const merge_key *k = key_slot(g, key->lo, key->hi);
+
+    return (k->lo | k->hi) && k->first[l] == i &&
+           !label_kept(l, k->all, g->policy);
+}
+
+/*
+ * A row of input i by its records' keys: dropped when a side is, else a
+ * duplicate when an earlier input met the comparison (its pair key),
+ * even if that input dropped it.  ROW_UNKNOWN without the keys.
+ */
+static int row_fate(merger *g, size_t i, const shard_record_keys *rk,
+                    const shard_pair *p)
+{
+    shard_key kc, kr, kp;
+    unsigned lc, lr;
+    const merge_key *k;
+
+    if (!rk || !(lc = shard_record_keys_by_id(rk, p->chosen, &kc)) ||
+        !(lr = shard_record_keys_by_id(rk, p->rejected, &kr)))
+        return ROW_UNKNOWN;
+    kp = shard_key_pair(&kc, &kr);
+    if (shard_grow((void **)&g->rows, &g->cap_rows, g->n_rows + 1,
+                   sizeof(*g->rows)) == 0)
+        g->rows[g->n_rows++] = (shard_key_entry){kp.lo, kp.hi, 0, 0,
+                                                 {0, 0, 0}};
+    if (side_dropped(g, i, &kc, side_label(lc, SHARD_LABEL_POS)) ||
+        side_dropped(g, i, &kr, side_label(lr, SHARD_LABEL_NEG)))
+        return ROW_DROPPED;
+    k = key_slot(g, kp.lo, kp.hi);
+    return (k->lo | k->hi) && k->first[PAIR_BIT] < i ? ROW_DUPLICATE
+                                                     : ROW_KEEP;
+}
+
+/* A row by ids alone: dropped when the merge dropped one of its records
+ * as a conflict, a duplicate when an earlier input's table has it. */
+static int row_fate_by_id(const merger *g, const merge_input *in,
+                          const shard_pair *p)
+{
+    if (shard_tombstones_has(in->dead, in->n_dead, p->chosen) ||
+        shard_tombstones_has(in->dead, in->n_dead, p->rejected))
+        return ROW_DROPPED;
+    if (shard_tombstones_has(g->seen, g->n_seen, p->pair_id))
+        return ROW_DUPLICATE;
+    return ROW_KEEP;
+}
+
+/* Input i's rows of table t into OUT's, as one compile would keep them
+ * with --dedup, all of them without. */
+static int copy_pairs(merger *g, size_t i, const shard_pairs *t,
+                      const shard_record_keys *rk)
+{
+    merge_input *in = &g->in[i];
     int rc = 0;
 
     if (in->n_dead > 0)
         qsort(in->dead, in->n_dead, sizeof(*in->dead), by_value);
     for (uint64_t j = 0; rc == 0 && j < shard_pairs_count(t); j++) {
         const shard_pair *p = &shard_pairs_rows(t)[j];
+        int fate = g->opt->dedup ? row_fate(g, i, rk, p) : ROW_KEEP;
 
-        if (shard_tombstones_has(in->dead, in->n_dead, p->chosen) ||
-            shard_tombstones_has(in->dead, in->n_dead, p->rejected))
+        if (fate == ROW_UNKNOWN)
+            fate = row_fate_by_id(g, in, p);
+        if (fate == ROW_DROPPED)
             g->st.pairs_dropped++;
-        else if (shard_tombstones_has(seen, n_seen, p->pair_id))
+        else if (fate == ROW_DUPLICATE)
             g->st.pairs_duplicate++;
-        else if ((rc = shard_pairs_writer_add(w, p)) < 0)
-            fail(g, rc, "%s", shard_pairs_writer_errmsg(w));
+        else if ((rc = shard_pairs_writer_add(g->pairs, p)) < 0)
+            fail(g, rc, "%s", shard_pairs_writer_errmsg(g->pairs));
     }
     return rc;
 }
 
-/* Adds the pair ids of table t to the sorted `seen`. */
-static int note_pairs(merger *g, const shard_pairs *t, uint64_t **seen,
-                      size_t *n, size_t *cap)
+/*
+ * A comparison input i met first after an earlier input, but dropped
+ * itself (a side was a conflict in it): one compile counts it as a
+ * duplicate, since its sides there repeat the earlier input's.  Such are
+ * the pair keys of i's table that none of its rows has (g->rows, read
+ * from every row, else nothing is recounted).
+ */
+static void recount_pairs(merger *g, size_t i, size_t rows_read,
+                          size_t rows)
+{
+    const merge_input *in = &g->in[i];
+
+    if (rows_read != rows)
+        return;
+    qsort(g->rows, g->n_rows, sizeof(*g->rows), by_key);
+    for (size_t j = 0; j < in->n_keys; j++) {
+        const shard_key_entry *e = &in->keys[j];
+        const merge_key *k = key_slot(g, e->lo, e->hi);
+
+        if (!(e->labels & SHARD_KEY_PAIR) || k->first[PAIR_BIT] >= i ||
+            (j > 0 && !by_key(e, e - 1)) ||
+            bsearch(e, g->rows, g->n_rows, sizeof(*g->rows), by_key))
+            continue;
+        g->acct.pairs_dropped--;
+        g->acct.pairs_duplicate++;
+        g->st.pairs_recounted++;
+    }
+}
+
+/* Adds the pair ids of table t to the sorted g->seen. */
+static int note_pairs(merger *g, const shard_pairs *t)
 {
     for (uint64_t j = 0; j < shard_pairs_count(t); j++)
-        if (push_u64(seen, n, cap, shard_pairs_rows(t)[j].pair_id) < 0)
+        if (push_u64(&g->seen, &g->n_seen, &g->cap_seen,
+                     shard_pairs_rows(t)[j].pair_id) < 0)
             return fail(g, SHARD_ENOMEM, "out of memory");
-    if (*n > 0)
-        qsort(*seen, *n, sizeof(**seen), by_value);
+    if (g->n_seen > 0)
+        qsort(g->seen, g->n_seen, sizeof(*g->seen), by_value);
     return 0;
 }
 
-/* Input i's rows into w, and with --dedup its ids into `seen`. */
-static int input_pairs(merger *g, size_t i, shard_pairs_writer *w,
-                       uint64_t **seen, size_t *n_seen, size_t *cap)
+/* Input i's pairs rows into OUT's table (rk: its records' keys, or NULL). */
+static int input_pairs(merger *g, size_t i, const shard_record_keys *rk)
 {
     char path[4400];
     shard_pairs *t;
@@ -750,35 +857,54 @@ static int input_pairs(merger *g, size_t i, shard_pairs_writer *w,
         return 0;
     if (rc < 0)
         return fail(g, rc, "%s", shard_last_error());
-    rc = copy_pairs(g, &g->in[i], t, w, *seen, *n_seen);
+    g->n_rows = 0;
+    rc = copy_pairs(g, i, t, rk);
+    if (rc == 0 && g->opt->dedup && rk)
+        recount_pairs(g, i, g->n_rows, shard_pairs_count(t));
     if (rc == 0 && g->opt->dedup)
-        rc = note_pairs(g, t, seen, n_seen, cap);
+        rc = note_pairs(g, t);
     shard_pairs_close(t);
     return rc;
 }
 
-static int merge_pairs(merger *g)
+static int pairs_finish(merger *g)
 {
-    shard_pairs_writer *w;
-    uint64_t *seen = NULL, count;
-    size_t n_seen = 0, cap_seen = 0;
+    uint64_t count;
     int rc;
 
-    if ((rc = shard_pairs_writer_open(&w, g->out)) < 0)
-        return fail(g, rc, "%s", shard_last_error());
-    for (size_t i = 0; rc == 0 && i < g->n; i++)
-        rc = input_pairs(g, i, w, &seen, &n_seen, &cap_seen);
-    if (rc == 0 && (rc = shard_pairs_writer_finish(w, &count,
-                                                   &g->pairs_bytes,
-                                                   &g->pairs_checksum)) < 0)
-        fail(g, rc, "%s", shard_pairs_writer_errmsg(w));
-    shard_pairs_writer_free(w);
-    free(seen);
-    if (rc == 0) {
-        g->acct.pairs = count;
-        g->acct.pairs_duplicate += g->st.pairs_duplicate;
-        g->acct.pairs_dropped += g->st.pairs_dropped;
-    }
+    rc = shard_pairs_writer_finish(g->pairs, &count, &g->pairs_bytes,
+                                   &g->pairs_checksum);
+    if (rc < 0)
+        return fail(g, rc, "%s", shard_pairs_writer_errmsg(g->pairs));
+    g->acct.pairs = count;
+    g->acct.pairs_duplicate += g->st.pairs_duplicate;
+    g->acct.pairs_dropped += g->st.pairs_dropped;
+    return 0;
+}
+
+/*
+ * --dedup for input i: its records' keys, read from its text when a step
+ * may need them (it is not the first input, or positions under keep are
+ * to be found); its keys decided; its drops applied; its pairs rows
+ * copied.  An input without text is decided by its key table and ids.
+ */
+static int dedup_input(merger *g, size_t i)
+{
+    shard_record_keys *rk = NULL;
+    char why[SHARD_ERRMAX];
+    size_t from = g->n_gone;
+    int rc = 0;
+
+    if (i > 0 || g->policy == SHARD_CONFLICTS_KEEP)
+        rc = shard_record_keys_open(&rk, g->in[i].dir, g->normalize, why);
+    if (rc == SHARD_ENOTFOUND)
+        rc = 0;
+    else if (rc < 0)
+        return fail(g, rc, "%s: %s", g->in[i].dir, why);
+    if ((rc = decide_input(g, i, rk)) == 0 &&
+        (rc = apply_drops(g, from)) == 0)
+        rc = input_pairs(g, i, rk);
+    shard_record_keys_free(rk);
     return rc;
 }
 
@@ -902,10 +1028,16 @@ static int run(merger *g)
     sum_accounting(g);
     if ((rc = join_lists(g)) < 0)
         return rc;
-    if (g->opt->dedup &&
-        ((rc = dedup_inputs(g)) < 0 || (rc = apply_drops(g)) < 0))
+    if (g->opt->dedup && (rc = keys_join(g)) < 0)
         return rc;
-    if ((rc = merge_pairs(g)) < 0)
+    if ((rc = shard_pairs_writer_open(&g->pairs, g->out)) < 0)
+        return fail(g, rc, "%s", shard_last_error());
+    for (size_t i = 0; i < g->n; i++)
+        if ((rc = g->opt->dedup ? dedup_input(g, i)
+                                : input_pairs(g, i, NULL)) < 0)
+            return rc;
+    if ((rc = pairs_finish(g)) < 0 ||
+        (g->opt->dedup && (rc = keys_save(g)) < 0))
         return rc;
     if (g->n_tomb > 0) {
         qsort(g->tomb, g->n_tomb, sizeof(*g->tomb), by_value);
@@ -931,6 +1063,9 @@ static void merger_free(merger *g)
         free(g->files[l]);
     free(g->inputs);
     free(g->rules);
+    shard_pairs_writer_free(g->pairs);
+    free(g->seen);
+    free(g->rows);
 }
 
 int shard_merge(const char *const *dirs, size_t n, const char *out,

@@ -155,13 +155,15 @@ typedef struct {
  * What `shard merge` did (the manifest's "merge" object): records it
  * tombstoned as duplicates or conflicts of another input's, records an
  * input counted as conflicts that the merge counts as duplicates, pairs
- * rows it left out, and shard files hard-linked or copied into OUT.
+ * rows it left out, comparisons an input counted as dropped that the
+ * merge counts as duplicates, and shard files hard-linked or copied into
+ * OUT.
  */
 typedef struct {
     uint64_t datasets;
     int dedup;
     uint64_t duplicate, conflict, recounted;
-    uint64_t pairs_duplicate, pairs_dropped;
+    uint64_t pairs_duplicate, pairs_dropped, pairs_recounted;
     uint64_t linked, copied;
 } shard_merge_stats;
 

@@ -14,7 +14,10 @@
  * have dropped (a later input's repeat of a key and label, or a record
  * whose key the inputs together give several labels) are listed in
  * OUT/tombstones, and the merged key table OUT/dedup.keys lets OUT be
- * appended to and merged again.  Without `dedup` OUT holds every record
+ * appended to and merged again.  This is decided from the inputs' key
+ * tables; the pairs rows, and records a table does not place, are told
+ * by their records' keys, computed again from the text of every input
+ * but the first (record_keys.h).  Without `dedup` OUT holds every record
  * of every input, and no key table.
  *
  * docs/FORMAT.md ("Merged datasets") describes what OUT holds.

@@ -57,16 +57,50 @@ check shards_are_hard_links sh -c "
 
 # ---- --dedup: as one compile over every part in order ------------------
 
-for c in drop keep neg pos; do
-    for p in p1 p2 p3; do
-        "$SHARD" compile -q --conflicts $c "$TMP/$p.jsonl" -o "$TMP/${p}_$c"
+# dedup_matches NAME WHOLE PART...: under every policy, the parts
+# ($TMP/PART.jsonl) compiled one by one and merged with --dedup read back
+# as WHOLE compiled at once, with the same counts.
+dedup_matches() {
+    name=$1 whole=$2
+    shift 2
+    for c in drop keep neg pos; do
+        dirs=""
+        for p in "$@"; do
+            "$SHARD" compile -q --conflicts $c "$TMP/$p.jsonl" \
+                -o "$TMP/${p}_$c"
+            dirs="$dirs $TMP/${p}_$c"
+        done
+        "$SHARD" compile -q --conflicts $c "$whole" -o "$TMP/${name}_whole_$c"
+        "$SHARD" merge -q --dedup $dirs -o "$TMP/${name}_$c"
+        same "${name}_$c" "$TMP/${name}_whole_$c" "$TMP/${name}_$c"
     done
-    "$SHARD" compile -q --conflicts $c "$W" -o "$TMP/whole_$c"
-    "$SHARD" merge -q --dedup "$TMP/p1_$c" "$TMP/p2_$c" "$TMP/p3_$c" \
-        -o "$TMP/merged_$c"
-    same "dedup_$c" "$TMP/whole_$c" "$TMP/merged_$c"
+}
+dedup_matches dedup "$W" p1 p2 p3
+
+# Parts that repeat each other's rows (1-500, 250-800, 1-120): within
+# and across parts, records and comparisons recur with conflicts among
+# them.  Compared with one compile of the parts concatenated.
+sed -n '1,500p' "$W" > "$TMP/o1.jsonl"
+sed -n '250,800p' "$W" > "$TMP/o2.jsonl"
+sed -n '1,120p' "$W" > "$TMP/o3.jsonl"
+cat "$TMP/o1.jsonl" "$TMP/o2.jsonl" "$TMP/o3.jsonl" > "$TMP/ocat.jsonl"
+dedup_matches overlapping "$TMP/ocat.jsonl" o1 o2 o3
+check overlapping_recounts json_get "$TMP/overlapping_drop/manifest.json" "
+    j.merge.recounted > 0 && j.merge.pairs_recounted > 0 ||
+    process.exit(1)"
+
+# Without text sections, the records' keys cannot be read again: the
+# merge decides by the key tables and record ids, and still matches
+# parts that do not repeat each other.
+for p in p1 p2 p3; do
+    "$SHARD" compile -q --no-text "$TMP/$p.jsonl" -o "$TMP/${p}_notext"
 done
-M=$TMP/merged_drop
+"$SHARD" compile -q --no-text "$W" -o "$TMP/whole_notext"
+"$SHARD" merge -q --dedup "$TMP/p1_notext" "$TMP/p2_notext" \
+    "$TMP/p3_notext" -o "$TMP/merged_notext"
+same without_text "$TMP/whole_notext" "$TMP/merged_notext"
+
+M=$TMP/dedup_drop
 check dedup_verifies "$SHARD" verify "$M"
 check dedup_tombstones_are_the_drops json_get "$M/manifest.json" "
     j.merge.duplicate + j.merge.conflict ===
@@ -103,10 +137,10 @@ fi
 # A merged dataset can be appended to and merged again.
 "$SHARD" merge -q --dedup "$TMP/p1" "$TMP/p2" -o "$TMP/m12"
 "$SHARD" merge -q --dedup "$TMP/m12" "$TMP/p3" -o "$TMP/m12_3"
-same merge_of_merged "$TMP/whole_drop" "$TMP/m12_3"
+same merge_of_merged "$TMP/dedup_whole_drop" "$TMP/m12_3"
 "$SHARD" merge -q --dedup "$TMP/p1" "$TMP/p2" -o "$TMP/m12a"
 "$SHARD" compile -q --append "$TMP/m12a" "$TMP/p3.jsonl"
-same append_to_merged "$TMP/whole_drop" "$TMP/m12a"
+same append_to_merged "$TMP/dedup_whole_drop" "$TMP/m12a"
 check append_keeps_linked_shards "$SHARD" verify "$TMP/m12a"
 
 # Into another file system the shards are copied, with the same result.
@@ -159,6 +193,15 @@ refused output_not_empty "$TMP/p1: exists and is not empty" \
     "$SHARD" merge "$TMP/p2" "$TMP/p3" -o "$TMP/p1"
 refused dedup_needs_key_tables "$TMP/plain: no key table" \
     "$SHARD" merge --dedup "$TMP/plain" "$TMP/p3" -o "$TMP/r7"
+# Under keep, a key kept with two labels in one input's in-memory key
+# table, repeated by an earlier input, is found only through the text.
+for p in o1 o2; do
+    "$SHARD" compile -q --no-text --conflicts keep "$TMP/$p.jsonl" \
+        -o "$TMP/${p}_keep_notext"
+done
+refused keep_without_text "$TMP/o2_keep_notext: .* no text to find it" \
+    "$SHARD" merge --dedup "$TMP/o1_keep_notext" "$TMP/o2_keep_notext" \
+    -o "$TMP/r8"
 
 # After all of the above, appends to a merge included, the inputs are
 # byte for byte as compiled.

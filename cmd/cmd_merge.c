@@ -23,8 +23,9 @@ static void summary(const char *out, const shard_accounting *a,
 {
     if (cli_verbosity < 1)
         return;
-    fprintf(stderr, "shard: merged %llu datasets into %s: %llu shard files "
-            "linked, %llu copied\n", (unsigned long long)st->datasets, out,
+    fprintf(stderr, "shard: merged %llu dataset%s into %s: %llu shard "
+            "files linked, %llu copied\n", (unsigned long long)st->datasets,
+            st->datasets == 1 ? "" : "s", out,
             (unsigned long long)st->linked,
             (unsigned long long)st->copied);
     if (st->dedup)

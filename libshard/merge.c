@@ -11,7 +11,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,19 +99,6 @@ typedef struct {
     char err[SHARD_ERRMAX];
 } merger;
 
-static int fail(merger *g, int code, const char *fmt, ...)
-    SHARD_PRINTF(3, 4);
-
-static int fail(merger *g, int code, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(g->err, sizeof(g->err), fmt, ap);
-    va_end(ap);
-    return code;
-}
-
 static int by_value(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -154,18 +140,19 @@ static int open_input(merger *g, merge_input *in)
     int rc;
 
     if (stat(in->dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return fail(g, SHARD_ENOTFOUND, "%s: not a dataset directory",
-                    in->dir);
+        return shard_errf(g->err, SHARD_ENOTFOUND,
+                          "%s: not a dataset directory", in->dir);
     if ((rc = shard_manifest_read(in->dir, &in->m)) == SHARD_ENOTFOUND)
-        return fail(g, rc, "%s: no manifest.json: not a complete dataset",
-                    in->dir);
+        return shard_errf(g->err, rc, "%s: no manifest.json: not a "
+                          "complete dataset", in->dir);
     if (rc < 0)
-        return fail(g, rc, "%s", shard_last_error());
+        return shard_errf(g->err, rc, "%s", shard_last_error());
     if (in->m.format_version != 1)
-        return fail(g, SHARD_EFORMAT, "%s: dataset format version %d, "
-                    "not 1", in->dir, in->m.format_version);
+        return shard_errf(g->err, SHARD_EFORMAT, "%s: dataset format "
+                          "version %d, not 1", in->dir,
+                          in->m.format_version);
     if ((rc = shard_tombstones_read(in->dir, &in->tomb, &in->n_tomb)) < 0)
-        return fail(g, rc, "%s", shard_last_error());
+        return shard_errf(g->err, rc, "%s", shard_last_error());
     return 0;
 }
 
@@ -179,19 +166,19 @@ static int open_keys(merger *g, merge_input *in)
     rc = shard_keys_read(path, &in->keys, &in->n_keys, &in->normalize,
                          &in->policy, why);
     if (rc == SHARD_ENOTFOUND)
-        return fail(g, SHARD_EINVAL, "%s: no key table (merged without "
-                    "--dedup, or compiled before dedup existed): cannot "
-                    "--dedup", in->dir);
+        return shard_errf(g->err, SHARD_EINVAL, "%s: no key table (merged "
+                          "without --dedup, or compiled before dedup "
+                          "existed): cannot --dedup", in->dir);
     if (rc < 0)
-        return fail(g, rc, "%s", why);
+        return shard_errf(g->err, rc, "%s", why);
     if (in->normalize != in->m.opt.normalize ||
         in->policy != in->m.opt.conflicts)
-        return fail(g, SHARD_ECORRUPT, "%s: key table built with "
-                    "--normalize %s --conflicts %s, manifest says %s %s",
-                    in->dir, shard_normalize_name(in->normalize),
-                    shard_conflicts_name(in->policy),
-                    shard_normalize_name(in->m.opt.normalize),
-                    shard_conflicts_name(in->m.opt.conflicts));
+        return shard_errf(g->err, SHARD_ECORRUPT, "%s: key table built with "
+                          "--normalize %s --conflicts %s, manifest says %s %s",
+                          in->dir, shard_normalize_name(in->normalize),
+                          shard_conflicts_name(in->policy),
+                          shard_normalize_name(in->m.opt.normalize),
+                          shard_conflicts_name(in->m.opt.conflicts));
     return 0;
 }
 
@@ -208,16 +195,18 @@ static int open_inputs(merger *g)
             (dedup && (rc = open_keys(g, in)) < 0))
             return rc;
         if (i > 0 && (field = differing_field(&g->in[0].m, &in->m, dedup)))
-            return fail(g, SHARD_EINVAL, "%s and %s differ in %s: cannot "
-                        "merge", g->in[0].dir, in->dir, field);
+            return shard_errf(g->err, SHARD_EINVAL, "%s and %s differ in "
+                              "%s: cannot merge", g->in[0].dir, in->dir,
+                              field);
     }
     g->policy = g->in[0].m.opt.conflicts;
     g->normalize = g->in[0].m.opt.normalize;
     if (dedup && g->opt->conflicts >= 0 && g->opt->conflicts != g->policy)
-        return fail(g, SHARD_EINVAL, "%s: compiled with --conflicts %s, "
-                    "not %s: cannot merge with another policy",
-                    g->in[0].dir, shard_conflicts_name(g->policy),
-                    shard_conflicts_name(g->opt->conflicts));
+        return shard_errf(g->err, SHARD_EINVAL, "%s: compiled with "
+                          "--conflicts %s, not %s: cannot merge with "
+                          "another policy", g->in[0].dir,
+                          shard_conflicts_name(g->policy),
+                          shard_conflicts_name(g->opt->conflicts));
     return 0;
 }
 
@@ -244,10 +233,10 @@ static int make_dir(merger *g, const char *path)
     if (mkdir(path, 0777) == 0)
         return 0;
     if (errno != EEXIST)
-        return fail(g, SHARD_EIO, "%s: %s", path, strerror(errno));
+        return shard_errf(g->err, SHARD_EIO, "%s: %s", path, strerror(errno));
     if (!dir_empty(path))
-        return fail(g, SHARD_EINVAL, "%s: exists and is not empty: merge "
-                    "writes a new dataset", path);
+        return shard_errf(g->err, SHARD_EINVAL, "%s: exists and is not "
+                          "empty: merge writes a new dataset", path);
     return 0;
 }
 
@@ -287,8 +276,8 @@ static int copy_file(merger *g, const char *src, const char *tmp,
         if (ok)
             e = errno;
         unlink(tmp);
-        return fail(g, SHARD_EIO, "%s: copying %s: %s", dst, src,
-                    strerror(e));
+        return shard_errf(g->err, SHARD_EIO, "%s: copying %s: %s", dst, src,
+                          strerror(e));
     }
     return 0;
 }
@@ -311,8 +300,8 @@ static int place_file(merger *g, const char *src, const char *dir,
     }
     if (errno != EXDEV && errno != EPERM && errno != EMLINK &&
         errno != EOPNOTSUPP)
-        return fail(g, SHARD_EIO, "%s: linking %s: %s", dst, src,
-                    strerror(errno));
+        return shard_errf(g->err, SHARD_EIO, "%s: linking %s: %s", dst, src,
+                          strerror(errno));
     snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name);
     g->st.copied++;
     return copy_file(g, src, tmp, dst);
@@ -327,14 +316,14 @@ static int check_shard(merger *g, const char *path,
     int bad;
 
     if (shard_reader_open(&r, path, NULL) < 0)
-        return fail(g, SHARD_ECORRUPT, "%s", shard_last_error());
+        return shard_errf(g->err, SHARD_ECORRUPT, "%s", shard_last_error());
     info = shard_reader_info(r);
     bad = info->checksum != s->checksum || info->records != s->records ||
           info->label != s->label;
     shard_reader_close(r);
     if (bad)
-        return fail(g, SHARD_ECORRUPT, "%s: does not match its "
-                    "manifest.json (checksum, records or label)", path);
+        return shard_errf(g->err, SHARD_ECORRUPT, "%s: does not match its "
+                          "manifest.json (checksum, records or label)", path);
     return 0;
 }
 
@@ -385,7 +374,7 @@ static int place_shards(merger *g)
         total += g->in[i].m.n_shards;
     for (int l = 0; l < SHARD_LABEL_COUNT; l++)
         if (!(g->files[l] = calloc(total + 1, sizeof(*g->files[l]))))
-            return fail(g, SHARD_ENOMEM, "out of memory");
+            return shard_errf(g->err, SHARD_ENOMEM, "out of memory");
     for (int l = 0; l < SHARD_LABEL_COUNT; l++)
         if ((rc = place_label(g, l)) < 0)
             return rc;
@@ -419,12 +408,12 @@ static int carry_tombstones(merger *g)
             int label = (int)(in->tomb[k] >> 56);
             uint64_t pos = in->tomb[k] & POS_MASK;
 
-            if (label >= SHARD_LABEL_COUNT ||
-                push_u64(&g->tomb, &g->n_tomb, &g->cap_tomb,
-                         shard_tombstone(label, in->base[label] + pos)))
-                return fail(g, label >= SHARD_LABEL_COUNT ? SHARD_ECORRUPT
-                                                          : SHARD_ENOMEM,
-                            "%s: tombstone with label %d", in->dir, label);
+            if (label >= SHARD_LABEL_COUNT)
+                return shard_errf(g->err, SHARD_ECORRUPT, "%s: tombstone "
+                                  "with label %d", in->dir, label);
+            if (push_u64(&g->tomb, &g->n_tomb, &g->cap_tomb,
+                         shard_tombstone(label, in->base[label] + pos)) < 0)
+                return shard_errf(g->err, SHARD_ENOMEM, "out of memory");
         }
     }
     return 0;
@@ -448,14 +437,16 @@ static int keys_join(merger *g)
     size_t total = 0, size = 16;
 
     if (g->n > NO_INPUT)
-        return fail(g, SHARD_EINVAL, "more than %u datasets", NO_INPUT);
+        return shard_errf(g->err, SHARD_EINVAL, "more than %u datasets",
+                          NO_INPUT);
     for (size_t i = 0; i < g->n; i++)
         total += g->in[i].n_keys;
     while (size < 2 * total)
         size *= 2;
     g->keys_mask = size - 1;
     if (!(g->keys = calloc(size, sizeof(*g->keys))))
-        return fail(g, SHARD_ENOMEM, "out of memory (%zu keys)", total);
+        return shard_errf(g->err, SHARD_ENOMEM, "out of memory (%zu keys)",
+                          total);
     for (size_t i = 0; i < g->n; i++)
         for (size_t j = 0; j < g->in[i].n_keys; j++) {
             const shard_key_entry *e = &g->in[i].keys[j];
@@ -560,7 +551,7 @@ static int drop(merger *g, size_t input, int label, uint64_t pos, int why)
 {
     if (shard_grow((void **)&g->gone, &g->cap_gone, g->n_gone + 1,
                    sizeof(*g->gone)) < 0)
-        return fail(g, SHARD_ENOMEM, "out of memory");
+        return shard_errf(g->err, SHARD_ENOMEM, "out of memory");
     g->gone[g->n_gone++] = (merge_gone){input, label, why, pos};
     return 0;
 }
@@ -579,10 +570,11 @@ static int decide_label(merger *g, size_t i, merge_key *k,
         if (kg->state[l] == KEPT_AT)
             return drop(g, i, l, kg->pos[l], GONE_DUPLICATE);
         if (kg->state[l] == KEPT_SOMEWHERE)
-            return fail(g, SHARD_EINVAL, "%s: its key table does not say "
-                        "where each record kept under --conflicts keep "
-                        "is, and it has no text to find it: cannot drop a "
-                        "repeat of one", in->dir);
+            return shard_errf(g->err, SHARD_EINVAL, "%s: its key table "
+                              "does not say where each record kept under "
+                              "--conflicts keep is, and it has no text to "
+                              "find it: cannot drop a repeat of one",
+                              in->dir);
         if (!label_kept(l, kg->met, g->policy)) {
             g->acct.conflict--;
             g->acct.duplicate++;
@@ -595,9 +587,9 @@ static int decide_label(merger *g, size_t i, merge_key *k,
                    ? drop(g, i, l, kg->pos[l], GONE_CONFLICT) : 0;
     if (kg->state[l] == KEPT_AT) {
         if (in->base[l] + kg->pos[l] >= NO_POS)
-            return fail(g, SHARD_EINVAL, "%s: more than %u %s records: "
-                        "beyond the key table's positions", g->out,
-                        NO_POS - 1, shard_label_name(l));
+            return shard_errf(g->err, SHARD_EINVAL, "%s: more than %u %s "
+                              "records: beyond the key table's positions",
+                              g->out, NO_POS - 1, shard_label_name(l));
         k->pos[l] = (uint32_t)(in->base[l] + kg->pos[l]);
     }
     return 0;
@@ -642,7 +634,7 @@ static int keys_save(merger *g)
         if (shard_grow((void **)&v, &cap, n + 1 + SHARD_LABEL_COUNT,
                        sizeof(*v)) < 0) {
             free(v);
-            return fail(g, SHARD_ENOMEM, "out of memory");
+            return shard_errf(g->err, SHARD_ENOMEM, "out of memory");
         }
         v[n++] = (shard_key_entry){k->lo, k->hi, 0, k->all, {0, 0, 0}};
         for (int l = 0; l < SHARD_LABEL_COUNT; l++)
@@ -680,12 +672,12 @@ static int apply_drops(merger *g, size_t from)
             open_input = d->input;
             open_label = d->label;
             if ((rc = shard_dataset_open(&ds, in->dir, d->label, NULL)) < 0)
-                return fail(g, rc, "%s", shard_last_error());
+                return shard_errf(g->err, rc, "%s", shard_last_error());
         }
         if ((rc = shard_dataset_get(ds, d->pos, &r)) < 0) {
-            fail(g, rc, "%s: %s record %llu: %s", in->dir,
-                 shard_label_name(d->label), (unsigned long long)d->pos,
-                 shard_dataset_errmsg(ds));
+            shard_errf(g->err, rc, "%s: %s record %llu: %s", in->dir,
+                       shard_label_name(d->label), (unsigned long long)d->pos,
+                       shard_dataset_errmsg(ds));
             break;
         }
         g->acct.kept--;
@@ -706,7 +698,7 @@ static int apply_drops(merger *g, size_t from)
                           shard_tombstone(d->label,
                                           in->base[d->label] + d->pos));
         if (rc == SHARD_ENOMEM)
-            fail(g, rc, "out of memory");
+            shard_errf(g->err, rc, "out of memory");
     }
     shard_dataset_close(ds);
     return rc;
@@ -799,7 +791,7 @@ static int copy_pairs(merger *g, size_t i, const shard_pairs *t,
         else if (fate == ROW_DUPLICATE)
             g->st.pairs_duplicate++;
         else if ((rc = shard_pairs_writer_add(g->pairs, p)) < 0)
-            fail(g, rc, "%s", shard_pairs_writer_errmsg(g->pairs));
+            shard_errf(g->err, rc, "%s", shard_pairs_writer_errmsg(g->pairs));
     }
     return rc;
 }
@@ -839,7 +831,7 @@ static int note_pairs(merger *g, const shard_pairs *t)
     for (uint64_t j = 0; j < shard_pairs_count(t); j++)
         if (push_u64(&g->seen, &g->n_seen, &g->cap_seen,
                      shard_pairs_rows(t)[j].pair_id) < 0)
-            return fail(g, SHARD_ENOMEM, "out of memory");
+            return shard_errf(g->err, SHARD_ENOMEM, "out of memory");
     if (g->n_seen > 0)
         qsort(g->seen, g->n_seen, sizeof(*g->seen), by_value);
     return 0;
@@ -856,7 +848,7 @@ static int input_pairs(merger *g, size_t i, const shard_record_keys *rk)
     if ((rc = shard_pairs_open(&t, path)) == SHARD_ENOTFOUND)
         return 0;
     if (rc < 0)
-        return fail(g, rc, "%s", shard_last_error());
+        return shard_errf(g->err, rc, "%s", shard_last_error());
     g->n_rows = 0;
     rc = copy_pairs(g, i, t, rk);
     if (rc == 0 && g->opt->dedup && rk)
@@ -875,7 +867,8 @@ static int pairs_finish(merger *g)
     rc = shard_pairs_writer_finish(g->pairs, &count, &g->pairs_bytes,
                                    &g->pairs_checksum);
     if (rc < 0)
-        return fail(g, rc, "%s", shard_pairs_writer_errmsg(g->pairs));
+        return shard_errf(g->err, rc, "%s",
+                          shard_pairs_writer_errmsg(g->pairs));
     g->acct.pairs = count;
     g->acct.pairs_duplicate += g->st.pairs_duplicate;
     g->acct.pairs_dropped += g->st.pairs_dropped;
@@ -900,7 +893,7 @@ static int dedup_input(merger *g, size_t i)
     if (rc == SHARD_ENOTFOUND)
         rc = 0;
     else if (rc < 0)
-        return fail(g, rc, "%s: %s", g->in[i].dir, why);
+        return shard_errf(g->err, rc, "%s: %s", g->in[i].dir, why);
     if ((rc = decide_input(g, i, rk)) == 0 &&
         (rc = apply_drops(g, from)) == 0)
         rc = input_pairs(g, i, rk);
@@ -937,7 +930,7 @@ static int join_lists(merger *g)
     g->inputs = calloc(inputs + 1, sizeof(*g->inputs));
     g->rules = calloc(rules + 1, sizeof(*g->rules));
     if (!g->inputs || !g->rules)
-        return fail(g, SHARD_ENOMEM, "out of memory");
+        return shard_errf(g->err, SHARD_ENOMEM, "out of memory");
     g->schema = g->in[0].m.schema;
     for (size_t i = 0; i < g->n; i++) {
         const shard_manifest *m = &g->in[i].m;
@@ -983,7 +976,7 @@ static int write_manifest(merger *g)
     if (!paths || !first) {
         free(paths);
         free(first);
-        return fail(g, SHARD_ENOMEM, "out of memory");
+        return shard_errf(g->err, SHARD_ENOMEM, "out of memory");
     }
     for (size_t i = 0; i < g->n; i++) {
         paths[i] = g->in[i].dir;
@@ -1031,7 +1024,7 @@ static int run(merger *g)
     if (g->opt->dedup && (rc = keys_join(g)) < 0)
         return rc;
     if ((rc = shard_pairs_writer_open(&g->pairs, g->out)) < 0)
-        return fail(g, rc, "%s", shard_last_error());
+        return shard_errf(g->err, rc, "%s", shard_last_error());
     for (size_t i = 0; i < g->n; i++)
         if ((rc = g->opt->dedup ? dedup_input(g, i)
                                 : input_pairs(g, i, NULL)) < 0)
@@ -1042,7 +1035,7 @@ static int run(merger *g)
     if (g->n_tomb > 0) {
         qsort(g->tomb, g->n_tomb, sizeof(*g->tomb), by_value);
         if ((rc = shard_tombstones_write(g->out, g->tomb, g->n_tomb)) < 0)
-            return fail(g, rc, "%s", shard_last_error());
+            return shard_errf(g->err, rc, "%s", shard_last_error());
     }
     return write_manifest(g);
 }

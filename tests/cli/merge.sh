@@ -143,6 +143,18 @@ same merge_of_merged "$TMP/dedup_whole_drop" "$TMP/m12_3"
 same append_to_merged "$TMP/dedup_whole_drop" "$TMP/m12a"
 check append_keeps_linked_shards "$SHARD" verify "$TMP/m12a"
 
+# Shard files are never written in place: compiling over an input with
+# --force replaces its files, and a merge linked to the old ones still
+# reads them as they were.
+"$SHARD" compile -q "$TMP/p1.jsonl" -o "$TMP/x1"
+"$SHARD" merge -q "$TMP/x1" "$TMP/p2" -o "$TMP/mx"
+"$SHARD" cat "$TMP/mx" > "$TMP/mx.before"
+"$SHARD" compile -q --force "$TMP/p3.jsonl" -o "$TMP/x1"
+"$SHARD" cat "$TMP/mx" > "$TMP/mx.after"
+check links_survive_recompile sh -c "
+    '$SHARD' verify '$TMP/mx' > /dev/null &&
+    cmp -s '$TMP/mx.before' '$TMP/mx.after'"
+
 # Into another file system the shards are copied, with the same result.
 SHM=$(mktemp -d /dev/shm/shard-merge.XXXXXX 2>/dev/null || true)
 if [ -n "$SHM" ] && [ "$(stat -c %d "$SHM")" != "$(stat -c %d "$TMP")" ]

@@ -19,6 +19,7 @@
 
 #include "compile_internal.h"
 #include "dedup.h"
+#include "format.h"
 #include "internal.h"
 #include "key_table.h"
 #include "record_keys.h"
@@ -651,10 +652,41 @@ static int keys_save(merger *g)
 
 /* ---- what the merge drops --------------------------------------------- */
 
+static int by_place(const void *a, const void *b)
+{
+    const merge_gone *x = a, *y = b;
+
+    if (x->input != y->input)
+        return x->input < y->input ? -1 : 1;
+    if (x->label != y->label)
+        return x->label - y->label;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/* The id and token count of position `pos` of a label's stream (ds),
+ * from the shard's columns, no frame decoded.  0 or SHARD_ECORRUPT. */
+static int record_facts(const shard_dataset *ds, uint64_t pos,
+                        uint64_t *id, uint64_t *tokens)
+{
+    uint64_t i;
+    shard_reader *r = shard_dataset_reader_of(ds, pos, &i);
+    size_t n_ids, n_offs, width;
+    const uint64_t *ids =
+        shard_reader_column(r, SHARD_COL_RECORD_ID, &n_ids, &width);
+    const uint64_t *offs =
+        shard_reader_column(r, SHARD_SEC_TOKEN_OFFSETS, &n_offs, &width);
+
+    if (!ids || !offs || i >= n_ids || i + 1 >= n_offs)
+        return SHARD_ECORRUPT;
+    *id = ids[i];
+    *tokens = offs[i + 1] - offs[i];
+    return 0;
+}
+
 /*
- * Moves each dropped record from kept to duplicate or conflict in the
- * accounting (its tokens read from its shard), tombstones it in OUT, and
- * notes the ids of conflicts for the pairs table.
+ * Moves each record dropped since `from` from kept to duplicate or
+ * conflict in the accounting, tombstones it in OUT, and notes the ids of
+ * conflicts for the pairs table.
  */
 static int apply_drops(merger *g, size_t from)
 {
@@ -662,10 +694,11 @@ static int apply_drops(merger *g, size_t from)
     size_t open_input = (size_t)-1;
     int open_label = -1, rc = 0;
 
+    qsort(g->gone + from, g->n_gone - from, sizeof(*g->gone), by_place);
     for (size_t j = from; rc == 0 && j < g->n_gone; j++) {
         const merge_gone *d = &g->gone[j];
         merge_input *in = &g->in[d->input];
-        shard_record r;
+        uint64_t id, tokens;
 
         if (d->input != open_input || d->label != open_label) {
             shard_dataset_close(ds);
@@ -674,25 +707,25 @@ static int apply_drops(merger *g, size_t from)
             if ((rc = shard_dataset_open(&ds, in->dir, d->label, NULL)) < 0)
                 return shard_errf(g->err, rc, "%s", shard_last_error());
         }
-        if ((rc = shard_dataset_get(ds, d->pos, &r)) < 0) {
-            shard_errf(g->err, rc, "%s: %s record %llu: %s", in->dir,
-                       shard_label_name(d->label), (unsigned long long)d->pos,
-                       shard_dataset_errmsg(ds));
+        if (d->pos >= shard_dataset_count(ds) ||
+            record_facts(ds, d->pos, &id, &tokens) < 0) {
+            rc = shard_errf(g->err, SHARD_ECORRUPT, "%s: no %s record %llu "
+                            "where its key table says", in->dir,
+                            shard_label_name(d->label),
+                            (unsigned long long)d->pos);
             break;
         }
         g->acct.kept--;
         g->acct.kept_by_label[d->label]--;
-        g->acct.tokens_by_label[d->label] -= r.n_tokens;
+        g->acct.tokens_by_label[d->label] -= tokens;
         if (d->why == GONE_DUPLICATE) {
             g->acct.duplicate++;
             g->st.duplicate++;
         } else {
             g->acct.conflict++;
             g->st.conflict++;
-            rc = push_u64(&in->dead, &in->n_dead, &in->cap_dead,
-                          r.record_id);
+            rc = push_u64(&in->dead, &in->n_dead, &in->cap_dead, id);
         }
-        shard_record_release(&r);
         if (rc == 0)
             rc = push_u64(&g->tomb, &g->n_tomb, &g->cap_tomb,
                           shard_tombstone(d->label,

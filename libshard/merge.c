@@ -676,7 +676,8 @@ static int record_facts(const shard_dataset *ds, uint64_t pos,
     const uint64_t *offs =
         shard_reader_column(r, SHARD_SEC_TOKEN_OFFSETS, &n_offs, &width);
 
-    if (!ids || !offs || i >= n_ids || i + 1 >= n_offs)
+    /* The offsets column holds one more element than records. */
+    if (!ids || !offs || i >= n_ids || i >= n_offs)
         return SHARD_ECORRUPT;
     *id = ids[i];
     *tokens = offs[i + 1] - offs[i];

@@ -131,7 +131,7 @@ int shard_keys_write(const char *path, const shard_key_entry *v, size_t n,
     if (!(f = fopen(tmp, "wb")))
         return shard_errf(err, SHARD_EIO, "%s: %s", tmp, strerror(errno));
     ok = fwrite(h, 1, sizeof(h), f) == sizeof(h) &&
-         fwrite(v, sizeof(*v), n, f) == n && fflush(f) == 0 &&
+         (n == 0 || fwrite(v, sizeof(*v), n, f) == n) && fflush(f) == 0 &&
          fsync(fileno(f)) == 0;
     if (fclose(f) != 0 || !ok || rename(tmp, path) != 0) {
         shard_errf(err, SHARD_EIO, "%s: %s", path, strerror(errno));

@@ -695,7 +695,8 @@ static int apply_drops(merger *g, size_t from)
     size_t open_input = (size_t)-1;
     int open_label = -1, rc = 0;
 
-    qsort(g->gone + from, g->n_gone - from, sizeof(*g->gone), by_place);
+    if (g->n_gone > from)
+        qsort(g->gone + from, g->n_gone - from, sizeof(*g->gone), by_place);
     for (size_t j = from; rc == 0 && j < g->n_gone; j++) {
         const merge_gone *d = &g->gone[j];
         merge_input *in = &g->in[d->input];
@@ -844,14 +845,16 @@ static void recount_pairs(merger *g, size_t i, size_t rows_read,
 
     if (rows_read != rows)
         return;
-    qsort(g->rows, g->n_rows, sizeof(*g->rows), by_key);
+    if (g->n_rows > 0)
+        qsort(g->rows, g->n_rows, sizeof(*g->rows), by_key);
     for (size_t j = 0; j < in->n_keys; j++) {
         const shard_key_entry *e = &in->keys[j];
         const merge_key *k = key_slot(g, e->lo, e->hi);
 
         if (!(e->labels & SHARD_KEY_PAIR) || k->first[PAIR_BIT] >= i ||
             (j > 0 && !by_key(e, e - 1)) ||
-            bsearch(e, g->rows, g->n_rows, sizeof(*g->rows), by_key))
+            (g->n_rows > 0 &&
+             bsearch(e, g->rows, g->n_rows, sizeof(*g->rows), by_key)))
             continue;
         g->acct.pairs_dropped--;
         g->acct.pairs_duplicate++;

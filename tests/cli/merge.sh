@@ -49,6 +49,17 @@ check plain_counts_are_sums json_get "$TMP/plain/manifest.json" "
       j.merge.dedup === false)
     (['p1', 'p2', 'p3'].map(p => require('$TMP/' + p + '/manifest.json')))
     || process.exit(1)"
+# Every comparison of every part is there, joined by record id (a record
+# two parts share has one id: the row may join the other part's copy).
+ids() {
+    grep -o '"record_id": "[0-9a-f]*"' | sort
+}
+for p in p1 p2 p3; do
+    "$SHARD" cat "$TMP/$p" --label pairs
+done | ids > "$TMP/parts.pairs"
+"$SHARD" cat "$TMP/plain" --label pairs | ids > "$TMP/plain.pairs"
+check plain_pairs_are_the_parts sh -c "
+    test -s '$TMP/parts.pairs' && cmp '$TMP/parts.pairs' '$TMP/plain.pairs'"
 check plain_has_no_key_table test ! -e "$TMP/plain/dedup.keys"
 check shards_are_hard_links sh -c "
     test \$(stat -c %i '$TMP/plain/pos/00001.shard') = \

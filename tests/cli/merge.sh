@@ -216,6 +216,8 @@ refused output_not_empty "$TMP/p1: exists and is not empty" \
     "$SHARD" merge "$TMP/p2" "$TMP/p3" -o "$TMP/p1"
 refused dedup_needs_key_tables "$TMP/plain: no key table" \
     "$SHARD" merge --dedup "$TMP/plain" "$TMP/p3" -o "$TMP/r7"
+refused append_needs_key_table "$TMP/plain: no key table .*merged without" \
+    "$SHARD" compile -q --append "$TMP/plain" "$TMP/p3.jsonl"
 # Under keep, a key kept with two labels in one input's in-memory key
 # table, repeated by an earlier input, is found only through the text.
 for p in o1 o2; do

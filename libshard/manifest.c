@@ -461,16 +461,38 @@ static int read_rules(shard_json_value root, shard_manifest *m)
     return 0;
 }
 
-static void read_merge(shard_json_value root, shard_manifest *m)
+/* The "merge" object's list of datasets joined. */
+static int read_merged(shard_json_value v, shard_manifest *m)
+{
+    shard_json_value list, e;
+    shard_json_iter it;
+    size_t n = 0;
+
+    if (!shard_json_get(v, "datasets", 8, &list) ||
+        !shard_json_array_iter(list, &it))
+        return 0;
+    m->merge_paths = calloc(shard_json_size(list) + 1,
+                            sizeof(*m->merge_paths));
+    m->merge_first = calloc(shard_json_size(list) + 1,
+                            sizeof(*m->merge_first));
+    if (!m->merge_paths || !m->merge_first)
+        return SHARD_ENOMEM;
+    while (shard_json_array_next(&it, &e)) {
+        get_str(e, "path", m->merge_paths[n], sizeof(*m->merge_paths));
+        m->merge_first[n++] = get_u64(e, "first_input");
+    }
+    m->merge.datasets = n;
+    return 0;
+}
+
+static int read_merge(shard_json_value root, shard_manifest *m)
 {
     shard_merge_stats *st = &m->merge;
     shard_json_value v, d;
 
     if (!shard_json_get(root, "merge", 5, &v))
-        return;
+        return 0;
     m->merged = 1;
-    if (shard_json_get(v, "datasets", 8, &d))
-        st->datasets = shard_json_size(d);
     if (shard_json_get(v, "dedup", 5, &d))
         shard_json_get_bool(d, &st->dedup);
     st->duplicate = get_u64(v, "duplicate");
@@ -481,6 +503,7 @@ static void read_merge(shard_json_value root, shard_manifest *m)
     st->pairs_recounted = get_u64(v, "pairs_recounted");
     st->linked = get_u64(v, "linked");
     st->copied = get_u64(v, "copied");
+    return read_merged(v, m);
 }
 
 static int slurp(const char *path, char **out, size_t *len)
@@ -553,8 +576,8 @@ int shard_manifest_read(const char *dir, shard_manifest *m)
             read_options(root, root, m);
         }
         read_accounting(root, &m->acct);
-        read_merge(root, m);
-        if ((rc = read_shards(root, m)) < 0 ||
+        if ((rc = read_merge(root, m)) < 0 ||
+            (rc = read_shards(root, m)) < 0 ||
             (rc = read_inputs(root, m)) < 0 ||
             (rc = read_rules(root, m)) < 0)
             shard_set_last_error(rc, "out of memory");
@@ -569,5 +592,7 @@ void shard_manifest_free(shard_manifest *m)
     free(m->shards);
     free(m->inputs);
     free(m->rules);
+    free(m->merge_paths);
+    free(m->merge_first);
     memset(m, 0, sizeof(*m));
 }

@@ -186,6 +186,8 @@ typedef struct {
     size_t n_rules;
     int merged;                /* has a "merge" object, read into merge */
     shard_merge_stats merge;
+    char (*merge_paths)[1024]; /* merge.datasets[].path, merge.datasets */
+    uint64_t *merge_first;     /* merge.datasets[].first_input */
 } shard_manifest;
 
 int shard_manifest_read(const char *dir, shard_manifest *m);

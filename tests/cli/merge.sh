@@ -150,8 +150,14 @@ fi
 "$SHARD" merge -q --dedup "$TMP/m12" "$TMP/p3" -o "$TMP/m12_3"
 same merge_of_merged "$TMP/dedup_whole_drop" "$TMP/m12_3"
 "$SHARD" merge -q --dedup "$TMP/p1" "$TMP/p2" -o "$TMP/m12a"
+cp "$TMP/m12a/manifest.json" "$TMP/m12a.manifest.json"
 "$SHARD" compile -q --append "$TMP/m12a" "$TMP/p3.jsonl"
 same append_to_merged "$TMP/dedup_whole_drop" "$TMP/m12a"
+check append_keeps_merge_object json_get "$TMP/m12a/manifest.json" "
+    JSON.stringify(j.merge) ===
+        JSON.stringify(require('$TMP/m12a.manifest.json').merge) &&
+    j.merge.datasets.length === 2 && j.inputs.length === 3 ||
+    process.exit(1)"
 check append_keeps_linked_shards "$SHARD" verify "$TMP/m12a"
 
 # Shard files are never written in place: compiling over an input with

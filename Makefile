@@ -310,6 +310,7 @@ install: all
 	install -m 644 libshard/shard_common.h libshard/shard_reader.h \
 	    libshard/shard_writer.h libshard/shard_tokenizer.h \
 	    libshard/shard_compile.h libshard/shard_pairs.h \
+	    libshard/shard_merge.h \
 	    $(DESTDIR)$(PREFIX)/include/libshard/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' \
 	    libshard/libshard.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libshard.pc

@@ -98,5 +98,6 @@ int cmd_verify(int argc, char **argv);
 int cmd_cat(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
 
 #endif

@@ -28,6 +28,31 @@ static long long pairs_table_rows(const char *dir)
     return n;
 }
 
+/* What `shard merge` did, for a dataset it wrote. */
+static void print_merge(const shard_manifest *m, int json)
+{
+    const shard_merge_stats *st = &m->merge;
+
+    if (!m->merged)
+        return;
+    printf(json ? "\"merge\": {\"datasets\": %llu, \"dedup\": %s, "
+                  "\"duplicate\": %llu, \"conflict\": %llu, "
+                  "\"recounted\": %llu, \"pairs_duplicate\": %llu, "
+                  "\"pairs_dropped\": %llu, \"pairs_recounted\": %llu}, "
+                : "merged     %llu datasets (dedup %s): dropped %llu "
+                  "duplicate, %llu conflict, %llu conflicts recounted as "
+                  "duplicates; pairs: %llu duplicate, %llu dropped, %llu "
+                  "recounted\n",
+           (unsigned long long)st->datasets,
+           st->dedup ? (json ? "true" : "on") : (json ? "false" : "off"),
+           (unsigned long long)st->duplicate,
+           (unsigned long long)st->conflict,
+           (unsigned long long)st->recounted,
+           (unsigned long long)st->pairs_duplicate,
+           (unsigned long long)st->pairs_dropped,
+           (unsigned long long)st->pairs_recounted);
+}
+
 static void print_json(const char *dir, const shard_manifest *m)
 {
     const shard_accounting *a = &m->acct;
@@ -54,8 +79,10 @@ static void print_json(const char *dir, const shard_manifest *m)
            (unsigned long long)a->near_duplicate,
            (unsigned long long)a->conflict);
     printf("\"pairs\": %llu, \"pairs_table\": {\"path\": \"%s\", "
-           "\"rows\": %lld}, \"schema\": ", (unsigned long long)a->pairs,
+           "\"rows\": %lld}, ", (unsigned long long)a->pairs,
            SHARD_PAIRS_PATH, pairs_table_rows(dir));
+    print_merge(m, 1);
+    printf("\"schema\": ");
     shard_json_write_string(stdout, m->schema, strlen(m->schema));
     printf(", \"tokenizer\": {\"name\": ");
     shard_json_write_string(stdout, m->tokenizer, strlen(m->tokenizer));
@@ -88,6 +115,7 @@ static void print_text(const char *dir, const shard_manifest *m)
            "template %s)\nshards     %zu, %.1f MB\n", dir, m->schema,
            m->tokenizer, m->vocab_size, m->template_name, m->n_shards,
            bytes / 1e6);
+    print_merge(m, 0);
     cli_print_accounting(stdout, &m->acct);
     printf("pairs table %s: %lld rows\n", SHARD_PAIRS_PATH,
            pairs_table_rows(dir));

@@ -18,6 +18,7 @@ static const struct {
     {"cat", cmd_cat, "write records as JSON lines or a token stream"},
     {"export", cmd_export, "export to Megatron .bin/.idx or JSON lines"},
     {"tokenize", cmd_tokenize, "tokenize text or decode ids"},
+    {"merge", cmd_merge, "join datasets compiled separately"},
 };
 
 static void usage(FILE *f)

@@ -1384,7 +1384,8 @@ static int dedup_load(compiler *c)
     if ((rc = shard_dedup_load(c->dedup, p, c->opt->normalize)) ==
         SHARD_ENOTFOUND)
         return shard_errf(c->err, rc, "%s: no key table (compiled before "
-                          "dedup existed)", c->outdir);
+                          "dedup existed, or merged without --dedup)",
+                          c->outdir);
     return rc < 0 ? dedup_failed(c, rc) : 0;
 }
 

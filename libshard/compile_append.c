@@ -25,6 +25,7 @@ struct shard_append {
     uint64_t pairs_removed;
     shard_file_info *files[SHARD_LABEL_COUNT]; /* for the manifest */
     shard_input_stats *inputs;
+    const char **merge_paths; /* a merged dataset's, kept */
 };
 
 static int by_value(const void *a, const void *b)
@@ -94,6 +95,7 @@ void shard_append_free(shard_append *a)
     for (int l = 0; l < SHARD_LABEL_COUNT; l++)
         free(a->files[l]);
     free(a->inputs);
+    free(a->merge_paths);
     free(a);
 }
 
@@ -277,13 +279,31 @@ static int merge_inputs(shard_append *a, shard_manifest_data *d)
     return 0;
 }
 
+/* A dataset `shard merge` wrote keeps its "merge" object. */
+static int keep_merge(shard_append *a, shard_manifest_data *d)
+{
+    size_t n = a->old.merge.datasets;
+
+    if (!a->old.merged)
+        return 0;
+    if (!(a->merge_paths = calloc(n + 1, sizeof(*a->merge_paths))))
+        return SHARD_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        a->merge_paths[i] = a->old.merge_paths[i];
+    d->merge = &a->old.merge;
+    d->merge_paths = a->merge_paths;
+    d->merge_first_input = a->old.merge_first;
+    return 0;
+}
+
 int shard_append_finish(shard_append *a, shard_manifest_data *d,
                         shard_accounting *acct, char *err)
 {
     int rc;
 
     add_accounting(a, acct);
-    if (merge_files(a, d) < 0 || merge_inputs(a, d) < 0)
+    if (merge_files(a, d) < 0 || merge_inputs(a, d) < 0 ||
+        keep_merge(a, d) < 0)
         return shard_errf(err, SHARD_ENOMEM, "out of memory");
     if (strcmp(d->schema, a->old.schema) != 0 && a->old.schema[0])
         d->schema = strcmp(d->schema, "none") == 0 ? a->old.schema

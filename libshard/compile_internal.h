@@ -96,6 +96,11 @@ typedef struct {
     const char *const *rules;
     size_t n_rules;
     uint64_t pairs_bytes, pairs_checksum; /* DIR/pairs/00000.pairs */
+    const shard_merge_stats *merge; /* shard merge only, else NULL: the
+                                       datasets joined (merge->datasets
+                                       paths) and their first inputs */
+    const char *const *merge_paths;
+    const uint64_t *merge_first_input;
 } shard_manifest_data;
 
 /* Writes DIR/manifest.json atomically (temporary file, fsync, rename). */

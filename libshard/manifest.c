@@ -136,6 +136,33 @@ static void write_inputs(FILE *f, const shard_manifest_data *d)
     fputs(d->n_inputs ? "\n  ],\n" : "],\n", f);
 }
 
+/* The "merge" object of a dataset `shard merge` wrote. */
+static void write_merge(FILE *f, const shard_manifest_data *d)
+{
+    const shard_merge_stats *m = d->merge;
+
+    fputs("  \"merge\": {\"datasets\": [", f);
+    for (size_t i = 0; i < m->datasets; i++) {
+        fputs(i ? ",\n    {\"path\": " : "\n    {\"path\": ", f);
+        put_str(f, d->merge_paths[i]);
+        fprintf(f, ", \"first_input\": %llu}",
+                (unsigned long long)d->merge_first_input[i]);
+    }
+    fprintf(f, "%s, \"dedup\": %s, \"duplicate\": %llu, "
+               "\"conflict\": %llu, \"recounted\": %llu, "
+               "\"pairs_duplicate\": %llu, \"pairs_dropped\": %llu, "
+               "\"pairs_recounted\": %llu, "
+               "\"linked\": %llu, \"copied\": %llu},\n",
+            m->datasets ? "\n  ]" : "]", m->dedup ? "true" : "false",
+            (unsigned long long)m->duplicate,
+            (unsigned long long)m->conflict,
+            (unsigned long long)m->recounted,
+            (unsigned long long)m->pairs_duplicate,
+            (unsigned long long)m->pairs_dropped,
+            (unsigned long long)m->pairs_recounted,
+            (unsigned long long)m->linked, (unsigned long long)m->copied);
+}
+
 static void write_shards(FILE *f, const shard_manifest_data *d)
 {
     int first = 1;
@@ -208,6 +235,8 @@ static void write_body(FILE *f, const shard_manifest_data *d)
             (unsigned long long)d->pairs_bytes,
             (unsigned long long)d->pairs_checksum);
     write_accounting(f, d->acct, d->examples);
+    if (d->merge)
+        write_merge(f, d);
     write_inputs(f, d);
     write_shards(f, d);
     fputs("}\n", f);
@@ -367,6 +396,116 @@ static int read_inputs(shard_json_value root, shard_manifest *m)
     return 0;
 }
 
+/* An unsigned field that may be absent: `dflt` then. */
+static uint32_t get_u32_or(shard_json_value obj, const char *key,
+                           uint32_t dflt)
+{
+    shard_json_value v;
+    int64_t i;
+
+    if (shard_json_get(obj, key, strlen(key), &v) &&
+        shard_json_get_int64(v, &i) && i >= 0 && i <= UINT32_MAX)
+        return (uint32_t)i;
+    return dflt;
+}
+
+/* "options" and the tokenizer's added_tokens, into m->opt. */
+static void read_options(shard_json_value root, shard_json_value tok,
+                         shard_manifest *m)
+{
+    shard_compile_options def = SHARD_COMPILE_OPTIONS_INIT;
+    shard_compile_options *o = &m->opt;
+    shard_json_value v, b;
+    char s[16];
+
+    *o = def;
+    get_str(tok, "added_tokens", s, sizeof(s));
+    o->hf_added_tokens = strcmp(s, "tokens") == 0;
+    if (!shard_json_get(root, "options", 7, &v))
+        return;
+    get_str(v, "codec", s, sizeof(s));
+    o->codec = strcmp(s, "none") == 0 ? SHARD_CODEC_NONE : SHARD_CODEC_ZSTD;
+    o->zstd_level = (int)get_u32_or(v, "zstd_level", 3);
+    o->shard_size = get_u64(v, "shard_size");
+    o->frame_size = get_u64(v, "frame_size");
+    if (shard_json_get(v, "text", 4, &b))
+        shard_json_get_bool(b, &o->with_text);
+    get_str(v, "normalize", s, sizeof(s));
+    o->normalize = shard_normalize_parse(s);
+    get_str(v, "conflicts", s, sizeof(s));
+    o->conflicts = shard_conflicts_parse(s);
+    if (shard_json_get(v, "near_dup", 8, &b))
+        shard_json_get_double(b, &o->near_dup);
+    get_str(v, "near_dup_scope", s, sizeof(s));
+    o->near_dup_scope = strcmp(s, "stream") == 0;
+    o->near_dup_seed = get_u64(v, "near_dup_seed");
+}
+
+static int read_rules(shard_json_value root, shard_manifest *m)
+{
+    shard_json_value list, r;
+    shard_json_iter it;
+    const char *s;
+    size_t n;
+
+    if (!shard_json_get(root, "label_rules", 11, &list) ||
+        !shard_json_array_iter(list, &it))
+        return 0;
+    m->rules = calloc(shard_json_size(list) + 1, sizeof(*m->rules));
+    if (!m->rules)
+        return SHARD_ENOMEM;
+    while (shard_json_array_next(&it, &r))
+        if (shard_json_get_string(r, &s, &n))
+            snprintf(m->rules[m->n_rules++], sizeof(*m->rules), "%.*s",
+                     (int)n, s);
+    return 0;
+}
+
+/* The "merge" object's list of datasets joined. */
+static int read_merged(shard_json_value v, shard_manifest *m)
+{
+    shard_json_value list, e;
+    shard_json_iter it;
+    size_t n = 0;
+
+    if (!shard_json_get(v, "datasets", 8, &list) ||
+        !shard_json_array_iter(list, &it))
+        return 0;
+    m->merge_paths = calloc(shard_json_size(list) + 1,
+                            sizeof(*m->merge_paths));
+    m->merge_first = calloc(shard_json_size(list) + 1,
+                            sizeof(*m->merge_first));
+    if (!m->merge_paths || !m->merge_first)
+        return SHARD_ENOMEM;
+    while (shard_json_array_next(&it, &e)) {
+        get_str(e, "path", m->merge_paths[n], sizeof(*m->merge_paths));
+        m->merge_first[n++] = get_u64(e, "first_input");
+    }
+    m->merge.datasets = n;
+    return 0;
+}
+
+static int read_merge(shard_json_value root, shard_manifest *m)
+{
+    shard_merge_stats *st = &m->merge;
+    shard_json_value v, d;
+
+    if (!shard_json_get(root, "merge", 5, &v))
+        return 0;
+    m->merged = 1;
+    if (shard_json_get(v, "dedup", 5, &d))
+        shard_json_get_bool(d, &st->dedup);
+    st->duplicate = get_u64(v, "duplicate");
+    st->conflict = get_u64(v, "conflict");
+    st->recounted = get_u64(v, "recounted");
+    st->pairs_duplicate = get_u64(v, "pairs_duplicate");
+    st->pairs_dropped = get_u64(v, "pairs_dropped");
+    st->pairs_recounted = get_u64(v, "pairs_recounted");
+    st->linked = get_u64(v, "linked");
+    st->copied = get_u64(v, "copied");
+    return read_merged(v, m);
+}
+
 static int slurp(const char *path, char **out, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -422,16 +561,25 @@ int shard_manifest_read(const char *dir, shard_manifest *m)
         rc = SHARD_ECORRUPT;
     } else {
         get_str(root, "schema", m->schema, sizeof(m->schema));
+        m->format_version = (int)get_u32_or(root, "format_version", 0);
+        m->bos_id = m->eos_id = SHARD_NO_TOKEN;
         if (shard_json_get(root, "tokenizer", 9, &tok)) {
             get_str(tok, "name", m->tokenizer, sizeof(m->tokenizer));
             get_str(tok, "template", m->template_name,
                     sizeof(m->template_name));
             m->vocab_size = (uint32_t)get_u64(tok, "vocab_size");
             m->tokenizer_hash = get_hex(tok, "hash");
+            m->bos_id = get_u32_or(tok, "bos_id", SHARD_NO_TOKEN);
+            m->eos_id = get_u32_or(tok, "eos_id", SHARD_NO_TOKEN);
+            read_options(root, tok, m);
+        } else {
+            read_options(root, root, m);
         }
         read_accounting(root, &m->acct);
-        if ((rc = read_shards(root, m)) < 0 ||
-            (rc = read_inputs(root, m)) < 0)
+        if ((rc = read_merge(root, m)) < 0 ||
+            (rc = read_shards(root, m)) < 0 ||
+            (rc = read_inputs(root, m)) < 0 ||
+            (rc = read_rules(root, m)) < 0)
             shard_set_last_error(rc, "out of memory");
     }
     shard_json_parser_free(p);
@@ -443,5 +591,8 @@ void shard_manifest_free(shard_manifest *m)
 {
     free(m->shards);
     free(m->inputs);
+    free(m->rules);
+    free(m->merge_paths);
+    free(m->merge_first);
     memset(m, 0, sizeof(*m));
 }

@@ -153,6 +153,22 @@ typedef struct {
     uint64_t rows_read, rows_kept, rows_invalid, records, kept;
 } shard_manifest_input;
 
+/*
+ * What `shard merge` did (the manifest's "merge" object): records it
+ * tombstoned as duplicates or conflicts of another input's, records an
+ * input counted as conflicts that the merge counts as duplicates, pairs
+ * rows it left out, comparisons an input counted as dropped that the
+ * merge counts as duplicates, and shard files hard-linked or copied into
+ * OUT.
+ */
+typedef struct {
+    uint64_t datasets;
+    int dedup;
+    uint64_t duplicate, conflict, recounted;
+    uint64_t pairs_duplicate, pairs_dropped, pairs_recounted;
+    uint64_t linked, copied;
+} shard_merge_stats;
+
 typedef struct {
     char tokenizer[64];
     char template_name[32];
@@ -164,6 +180,16 @@ typedef struct {
     size_t n_shards;
     shard_manifest_input *inputs;
     size_t n_inputs;
+    int format_version;
+    uint32_t bos_id, eos_id;   /* SHARD_NO_TOKEN when absent */
+    shard_compile_options opt; /* "options" and added_tokens; the string
+                                  fields keep their defaults */
+    char (*rules)[256];        /* "label_rules" */
+    size_t n_rules;
+    int merged;                /* has a "merge" object, read into merge */
+    shard_merge_stats merge;
+    char (*merge_paths)[1024]; /* merge.datasets[].path, merge.datasets */
+    uint64_t *merge_first;     /* merge.datasets[].first_input */
 } shard_manifest;
 
 int shard_manifest_read(const char *dir, shard_manifest *m);

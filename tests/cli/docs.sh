@@ -7,7 +7,7 @@ awk -f docs/md2man.awk docs/shard.1.md > "$TMP/shard.1"
 check man_page_up_to_date cmp -s "$TMP/shard.1" docs/shard.1
 
 missing=""
-for cmd in compile inspect verify cat export; do
+for cmd in compile inspect verify cat export merge; do
     grep -q "^### $cmd" docs/shard.1.md || missing="$missing $cmd"
     for opt in $("$SHARD" $cmd --help | grep -oE -- '--[a-z-]+' | sort -u); do
         case $opt in --help|--quiet|--verbose) continue ;; esac

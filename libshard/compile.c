@@ -1366,7 +1366,8 @@ static int dedup_sweep(compiler *c, char *const *inputs, size_t n)
               "--mem-limit (%llu bytes in memory at most)",
               (unsigned long long)shard_dedup_peak_bytes(c->dedup));
     c->quiet = 1;
-    sweep_reset(c);
+    if (rc == 0) /* a failure keeps the counts as far as it got */
+        sweep_reset(c);
     return rc;
 }
 

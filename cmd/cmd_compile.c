@@ -28,10 +28,36 @@ static void progress_clear(progress_line *pl)
     }
 }
 
+/* "42%, 1:05 left, " when the input sizes are known, else "". */
+static void progress_eta(char *buf, size_t cap, const shard_progress *p,
+                         double secs)
+{
+    double left;
+    unsigned long s;
+
+    buf[0] = 0;
+    if (!p->in_total)
+        return;
+    if (!p->in_done) {
+        snprintf(buf, cap, "0%%, ");
+        return;
+    }
+    left = secs * (double)(p->in_total - p->in_done) / (double)p->in_done;
+    s = (unsigned long)(left + 0.5);
+    if (s >= 3600)
+        snprintf(buf, cap, "%.0f%%, %lu:%02lu:%02lu left, ",
+                 100.0 * p->in_done / p->in_total, s / 3600, s / 60 % 60,
+                 s % 60);
+    else
+        snprintf(buf, cap, "%.0f%%, %lu:%02lu left, ",
+                 100.0 * p->in_done / p->in_total, s / 60, s % 60);
+}
+
 static void progress_draw(void *ctx, const shard_progress *p)
 {
     progress_line *pl = ctx;
     double t = compile_clock(), secs;
+    char eta[64];
 
     pl->bytes = p->bytes;
     if (p->sweep != pl->sweep) {
@@ -42,9 +68,10 @@ static void progress_draw(void *ctx, const shard_progress *p)
     if (!pl->draw || t - pl->last < 0.25 || secs <= 0)
         return;
     pl->last = t;
-    fprintf(stderr, "\rshard: %s: %llu rows, %.0f rows/s, %.1f MB/s, "
-            "%.2f M tokens/s, %llu kept, %llu dropped\033[K",
-            p->sweep == 1 ? "dedup keys" : "writing",
+    progress_eta(eta, sizeof(eta), p, secs);
+    fprintf(stderr, "\rshard: %s: sweep %d/2, %s%llu rows, %.0f rows/s, "
+            "%.1f MB/s, %.2f M tokens/s, %llu kept, %llu dropped\033[K",
+            p->sweep == 1 ? "dedup keys" : "writing", p->sweep, eta,
             (unsigned long long)p->rows, p->rows / secs,
             p->bytes / secs / 1e6, p->tokens / secs / 1e6,
             (unsigned long long)p->kept, (unsigned long long)p->dropped);

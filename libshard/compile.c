@@ -123,6 +123,7 @@ typedef struct {
     int rc;                  /* a worker's failure, with err */
     char err[SHARD_ERRMAX];
     int done;
+    uint64_t in_pos;         /* input file bytes read when it was full */
 } batch;
 
 typedef struct {
@@ -163,6 +164,7 @@ typedef struct {
     pthread_mutex_t mu;       /* guards queue, q_*, stop, batch.done */
     pthread_cond_t work_cv, done_cv;
     uint64_t bytes_done;      /* row bytes committed in this sweep */
+    uint64_t in_total;        /* the inputs' sizes, 0 if one is unknown */
 } compiler;
 
 /* A worker's own parser, emitter and buffers. */
@@ -1040,6 +1042,7 @@ typedef struct {
     uint32_t index;          /* of the open input */
     uint32_t member;         /* file or member `format` is for */
     const shard_format *format;
+    uint64_t done, size;     /* bytes of the inputs before; the open one's */
 } reader;
 
 /*
@@ -1098,12 +1101,52 @@ static void batch_clear(batch *b)
     blocks_reset(b->arena);
 }
 
+/* The size of a regular file; 0 for anything else ("-", a pipe). */
+static uint64_t input_size(const char *path)
+{
+    struct stat st;
+
+    if (strcmp(path, "-") == 0 || stat(path, &st) != 0 ||
+        !S_ISREG(st.st_mode))
+        return 0;
+    return (uint64_t)st.st_size;
+}
+
+/* The sum of the inputs' sizes, or 0 when one of them is unknown. */
+static uint64_t inputs_total(char *const *paths, size_t n)
+{
+    uint64_t total = 0, size;
+
+    for (size_t i = 0; i < n; i++) {
+        if (!(size = input_size(paths[i])))
+            return 0;
+        total += size;
+    }
+    return total;
+}
+
+/*
+ * Notes in the batch how far the input files are read: the bytes of the
+ * inputs before, and of the open one as far as its reader got (never past
+ * its size, reached when it ends).
+ */
+static void batch_note_pos(reader *rd, batch *b)
+{
+    uint64_t at = rd->input ? shard_input_bytes(rd->input) : 0;
+
+    if (b->end) {
+        rd->done += rd->size;
+        rd->size = at = 0;
+    }
+    b->in_pos = rd->done + (at < rd->size ? at : rd->size);
+}
+
 /*
  * Fills a batch with the next rows, up to the end of the input: a batch
  * holds rows of one input, and ends where that input fails or ends.
  * Returns 1, 0 when every input was read, or SHARD_ENOMEM.
  */
-static int read_batch(compiler *c, reader *rd, batch *b)
+static int read_rows(compiler *c, reader *rd, batch *b)
 {
     shard_line line;
     int rc;
@@ -1116,6 +1159,7 @@ static int read_batch(compiler *c, reader *rd, batch *b)
         b->first = 1;
         rd->format = c->fixed;
         rd->member = 0;
+        rd->size = input_size(rd->paths[rd->index]);
         if ((rc = shard_input_open(&rd->input, rd->paths[rd->index],
                                    c->opt->max_line)) < 0) {
             b->input = rd->index;
@@ -1147,6 +1191,16 @@ static int read_batch(compiler *c, reader *rd, batch *b)
         break;
     }
     return 1;
+}
+
+/* read_rows(), then how far the input files are read (progress). */
+static int read_batch(compiler *c, reader *rd, batch *b)
+{
+    int got = read_rows(c, rd, b);
+
+    if (got > 0)
+        batch_note_pos(rd, b);
+    return got;
 }
 
 /*
@@ -1210,6 +1264,8 @@ static void report_progress(compiler *c, const batch *b)
     if (!c->opt->progress)
         return;
     p.bytes = c->bytes_done;
+    p.in_done = b->in_pos;
+    p.in_total = c->in_total;
     p.dropped = a->rows_invalid + a->duplicate + a->near_duplicate +
                 a->conflict;
     for (int l = 0; l < SHARD_LABEL_COUNT; l++)
@@ -1254,6 +1310,7 @@ static int run_sweep(compiler *c, char *const *paths, size_t n)
     c->stop = 0;
     c->q_head = c->q_len = 0;
     c->bytes_done = 0;
+    c->in_total = inputs_total(paths, n);
     while (c->n_workers > 1 && started < c->n_workers &&
            pthread_create(&c->workers[started].thread, NULL, worker_main,
                           &c->workers[started]) == 0)

@@ -177,6 +177,7 @@ typedef struct worker {
     shard_strbuf last_prompt; /* the prompt text behind prompt_toks */
     shard_tokens prompt_toks;
     uint64_t prompt_replaced; /* replacements in prompt_toks */
+    shard_strbuf folded;      /* a record's folded messages (row_hashes) */
 } worker;
 
 static void logf_(compiler *c, shard_msg_level level, const char *fmt, ...)
@@ -424,18 +425,11 @@ static const shard_format *detect(shard_json_value root)
 
 /*
  * Turns chosen/rejected sides sharing a pair_group into pairs, then fills
- * in record and pair identities.  A record in several pairs carries the
- * first one's id.  Returns 0 or SHARD_ENOMEM.
+ * in pair identities from the records' (row_hashes).  A record in several
+ * pairs carries the first one's id.  Returns 0 or SHARD_ENOMEM.
  */
 static int assign_ids(shard_emit *e)
 {
-    for (size_t i = 0; i < e->n; i++) {
-        emitted *r = &e->recs[i];
-        const shard_message *m = e->msgs + r->first_msg;
-
-        r->prompt_id = shard_prompt_id(m, r->n_msgs - 1);
-        r->record_id = shard_record_id(m, r->n_msgs);
-    }
     for (size_t i = 0; i < e->n; i++) {
         if (e->recs[i].pair_side != SHARD_PAIR_CHOSEN)
             continue;
@@ -657,14 +651,53 @@ static int input_failed(compiler *c, shard_input_stats *in, int rc,
 
 /* ---- dedup (dedup.h) ------------------------------------------------ */
 
-/* Sets the dedup key of each record of the row.  0 or SHARD_ENOMEM. */
-static int row_keys(shard_emit *e, int normalize)
+/* Whether a[0..n) and b[0..n) hold the same text at the same places. */
+static int same_messages(const shard_message *a, const shard_message *b,
+                         size_t n)
 {
+    for (size_t i = 0; i < n; i++)
+        if (a[i].content != b[i].content || a[i].role != b[i].role ||
+            a[i].content_len != b[i].content_len ||
+            a[i].role_len != b[i].role_len)
+            return 0;
+    return 1;
+}
+
+/*
+ * Sets each record's prompt and record ids and its dedup key from one
+ * folding of its messages (shard_fold_messages); a record whose context
+ * is the previous record's, as the sides of a comparison share theirs,
+ * folds only its response.  Other normalisations than `ws` hash the key
+ * on their own.  0 or SHARD_ENOMEM.
+ */
+static int row_hashes(shard_strbuf *f, shard_emit *e, int normalize)
+{
+    const shard_message *ctx = NULL;
+    size_t ctx_n = 0, ctx_len = 0;
+    uint64_t prompt_id = 0;
+
     for (size_t i = 0; i < e->n; i++) {
         emitted *r = &e->recs[i];
+        const shard_message *m = e->msgs + r->first_msg;
+        size_t n = r->n_msgs - 1; /* the context */
 
-        if (shard_key_record(&r->key, e->msgs + r->first_msg, r->n_msgs,
-                             normalize) < 0)
+        if (!ctx || ctx_n != n || !same_messages(ctx, m, n)) {
+            f->len = 0;
+            if (shard_fold_messages(&f->p, &f->len, &f->cap, m, n) < 0)
+                return SHARD_ENOMEM;
+            ctx = m;
+            ctx_n = n;
+            ctx_len = f->len;
+            prompt_id = shard_prompt_id_folded(f->p, ctx_len);
+        }
+        f->len = ctx_len;
+        if (shard_fold_messages(&f->p, &f->len, &f->cap, m + n, 1) < 0)
+            return SHARD_ENOMEM;
+        r->prompt_id = prompt_id;
+        r->record_id = shard_record_id_folded(f->p, f->len);
+        if (normalize == SHARD_NORM_WS)
+            r->key = shard_key_folded(f->p, f->len);
+        else if (shard_key_record(&r->key, m, r->n_msgs, normalize) < 0)
             return SHARD_ENOMEM;
     }
     return 0;
@@ -903,8 +936,10 @@ static int encode_record(worker *w, batch *b, emitted *r)
 }
 
 /* Appends the worker's emitter (one row) to the batch; messages' text is
- * copied, as the parser that holds it moves on to the next row. */
-static int row_store(batch *b, row_slot *row, const shard_emit *e)
+ * copied, as the parser that holds it moves on to the next row, unless
+ * `keys_only` (the first sweep commits keys and labels, never text). */
+static int row_store(batch *b, row_slot *row, const shard_emit *e,
+                     int keys_only)
 {
     if (shard_grow((void **)&b->recs, &b->cap_recs, b->n_recs + e->n,
                    sizeof(*b->recs)) ||
@@ -937,6 +972,10 @@ static int row_store(batch *b, row_slot *row, const shard_emit *e)
 
         out->role_len = m->role_len;
         out->content_len = m->content_len;
+        if (keys_only) {
+            out->role = out->content = NULL;
+            continue;
+        }
         if (!(out->role = batch_copy(b, m->role, m->role_len, 0)) ||
             !(out->content = batch_copy(b, m->content, m->content_len, 0)))
             return SHARD_ENOMEM;
@@ -977,14 +1016,14 @@ static int work_row(worker *w, batch *b, row_slot *row)
     if ((rc = row->format->map(root, &w->emit)) < 0)
         return rc != SHARD_EINPUT ? rc
                : row_bad(b, row, w->emit.reason, w->emit.msg);
-    if ((rc = assign_ids(&w->emit)) < 0 ||
-        (rc = row_keys(&w->emit, c->opt->normalize)) < 0)
+    if ((rc = row_hashes(&w->folded, &w->emit, c->opt->normalize)) < 0 ||
+        (rc = assign_ids(&w->emit)) < 0)
         return rc;
     for (size_t i = 0; !c->scanning && i < w->emit.n; i++)
         if ((rc = encode_record(w, b, &w->emit.recs[i])) < 0)
             return rc;
     row->status = ROW_OK;
-    return row_store(b, row, &w->emit);
+    return row_store(b, row, &w->emit, c->scanning);
 }
 
 static void work_batch(worker *w, batch *b)
@@ -1560,6 +1599,7 @@ static void pipeline_free(compiler *c)
         shard_strbuf_free(&w->response);
         shard_strbuf_free(&w->last_prompt);
         shard_tokens_free(&w->prompt_toks);
+        shard_strbuf_free(&w->folded);
     }
     for (size_t i = 0; c->slots && i < c->cap; i++)
         batch_free(&c->slots[i]);

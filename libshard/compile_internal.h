@@ -65,6 +65,14 @@ uint64_t shard_record_id(const shard_message *m, size_t n);
 uint64_t shard_pair_id(uint64_t prompt_id, uint64_t chosen,
                        uint64_t rejected);
 
+/*
+ * The same ids from a record's folded messages (shard_fold_messages in
+ * dedup.h): the prompt id from the context's bytes, the first
+ * context_len, the record id from all n.  One hash call each.
+ */
+uint64_t shard_prompt_id_folded(const char *folded, size_t context_len);
+uint64_t shard_record_id_folded(const char *folded, size_t n);
+
 /* Per-input figures kept for the manifest. */
 typedef struct {
     char path[1024];

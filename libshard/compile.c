@@ -1140,15 +1140,18 @@ static void batch_clear(batch *b)
     blocks_reset(b->arena);
 }
 
-/* The size of a regular file; 0 for anything else ("-", a pipe). */
-static uint64_t input_size(const char *path)
+/* The size of a regular file into *size: 1, or 0 for anything else
+ * ("-", a pipe, a file gone), with *size 0. */
+static int input_size(const char *path, uint64_t *size)
 {
     struct stat st;
 
+    *size = 0;
     if (strcmp(path, "-") == 0 || stat(path, &st) != 0 ||
         !S_ISREG(st.st_mode))
         return 0;
-    return (uint64_t)st.st_size;
+    *size = (uint64_t)st.st_size;
+    return 1;
 }
 
 /* The sum of the inputs' sizes, or 0 when one of them is unknown. */
@@ -1157,7 +1160,7 @@ static uint64_t inputs_total(char *const *paths, size_t n)
     uint64_t total = 0, size;
 
     for (size_t i = 0; i < n; i++) {
-        if (!(size = input_size(paths[i])))
+        if (!input_size(paths[i], &size))
             return 0;
         total += size;
     }
@@ -1198,7 +1201,7 @@ static int read_rows(compiler *c, reader *rd, batch *b)
         b->first = 1;
         rd->format = c->fixed;
         rd->member = 0;
-        rd->size = input_size(rd->paths[rd->index]);
+        input_size(rd->paths[rd->index], &rd->size);
         if ((rc = shard_input_open(&rd->input, rd->paths[rd->index],
                                    c->opt->max_line)) < 0) {
             b->input = rd->index;

@@ -92,19 +92,24 @@ static void check_sweeps(const calls *c, uint64_t total)
 
 static calls one, two;
 
+/* An empty file among the inputs has a known size too. */
 TEST(progress_counts_input_bytes)
 {
-    char hh[1024];
-    const char *in[] = {"tests/data/dedup/conflicts.jsonl", hh};
+    char hh[1024], empty[] = "/tmp/test_compile_empty.XXXXXX";
+    const char *in[] = {"tests/data/dedup/conflicts.jsonl", empty, hh};
     uint64_t first, total, between = 0;
+    int fd = mkstemp(empty);
 
+    CHECK(fd >= 0);
+    close(fd);
     snprintf(hh, sizeof(hh), "%s/hh-rlhf/harmless-base-test.jsonl.gz",
              env_or("SHARED_DATA", "../shared/data"));
     first = file_size(in[0]);
     total = first + file_size(hh);
     CHECK(first > 0 && total > first);
 
-    compile_noting(in, 2, 1, &one);
+    compile_noting(in, 3, 1, &one);
+    unlink(empty);
     check_sweeps(&one, total);
 
     /* The gzip file is counted as its compressed bytes are consumed:

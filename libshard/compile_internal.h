@@ -58,7 +58,9 @@ int shard_template_encode(const shard_tokenizer *tok, const char *s,
 /*
  * Record identity after key normalisation (trim each message, fold runs of
  * whitespace to one space).  prompt_id hashes the context, record_id the
- * context and response; neither is ever 0.
+ * context and response; neither is ever 0.  These define the ids message
+ * by message; the compiler takes them from folded bytes (the _folded
+ * pair below), which tests/test_dedup.c holds equal.
  */
 uint64_t shard_prompt_id(const shard_message *m, size_t n_context);
 uint64_t shard_record_id(const shard_message *m, size_t n);

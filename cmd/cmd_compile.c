@@ -4,20 +4,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "compile_report.h"
 #include "dedup.h"
 #include "shard_compile.h"
 
-static double now(void);
-
-/* The progress line: drawn on a terminal only, after the first batch
- * and then at most four times a second; `shown` says it is on screen. */
+/* The progress line: drawn on a terminal only (`draw`), after the first
+ * batch and then at most four times a second; `shown` says it is on
+ * screen.  `bytes` follows the rows' JSON bytes for the summary. */
 typedef struct {
     double start, last; /* of the sweep, of the last drawing */
-    int sweep, shown;
+    int sweep, shown, draw;
+    uint64_t bytes;
 } progress_line;
 
 static void progress_clear(progress_line *pl)
@@ -28,22 +28,50 @@ static void progress_clear(progress_line *pl)
     }
 }
 
+/* "42%, 1:05 left, " when the input sizes are known, else "". */
+static void progress_eta(char *buf, size_t cap, const shard_progress *p,
+                         double secs)
+{
+    double left;
+    unsigned long s;
+
+    buf[0] = 0;
+    if (!p->in_total)
+        return;
+    if (!p->in_done) {
+        snprintf(buf, cap, "0%%, ");
+        return;
+    }
+    left = secs * (double)(p->in_total - p->in_done) / (double)p->in_done;
+    s = (unsigned long)(left + 0.5);
+    if (s >= 3600)
+        snprintf(buf, cap, "%.0f%%, %lu:%02lu:%02lu left, ",
+                 100.0 * p->in_done / p->in_total, s / 3600, s / 60 % 60,
+                 s % 60);
+    else
+        snprintf(buf, cap, "%.0f%%, %lu:%02lu left, ",
+                 100.0 * p->in_done / p->in_total, s / 60, s % 60);
+}
+
 static void progress_draw(void *ctx, const shard_progress *p)
 {
     progress_line *pl = ctx;
-    double t = now(), secs;
+    double t = compile_clock(), secs;
+    char eta[64];
 
+    pl->bytes = p->bytes;
     if (p->sweep != pl->sweep) {
         pl->sweep = p->sweep;
         pl->start = t;
     }
     secs = t - pl->start;
-    if (t - pl->last < 0.25 || secs <= 0)
+    if (!pl->draw || t - pl->last < 0.25 || secs <= 0)
         return;
     pl->last = t;
-    fprintf(stderr, "\rshard: %s: %llu rows, %.0f rows/s, %.1f MB/s, "
-            "%.2f M tokens/s, %llu kept, %llu dropped\033[K",
-            p->sweep == 1 ? "dedup keys" : "writing",
+    progress_eta(eta, sizeof(eta), p, secs);
+    fprintf(stderr, "\rshard: %s: sweep %d/2, %s%llu rows, %.0f rows/s, "
+            "%.1f MB/s, %.2f M tokens/s, %llu kept, %llu dropped\033[K",
+            p->sweep == 1 ? "dedup keys" : "writing", p->sweep, eta,
             (unsigned long long)p->rows, p->rows / secs,
             p->bytes / secs / 1e6, p->tokens / secs / 1e6,
             (unsigned long long)p->kept, (unsigned long long)p->dropped);
@@ -60,54 +88,6 @@ static void log_to_stderr(void *ctx, shard_msg_level level, const char *msg)
         cli_warn("%s", msg);
     else if (level == SHARD_MSG_INFO || cli_verbosity >= 2)
         cli_warn("%s", msg);
-}
-
-static double now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/*
- * Per input: rows read = kept + skipped, records, and why an input
- * skipped by --keep-going stopped; from the manifest just written.
- */
-static void summary_inputs(const char *out)
-{
-    shard_manifest m;
-
-    if (shard_manifest_read(out, &m) < 0)
-        return;
-    for (size_t i = 0; i < m.n_inputs; i++) {
-        const shard_manifest_input *in = &m.inputs[i];
-
-        fprintf(stderr, "  input    %s (%s): %llu read = %llu kept + %llu "
-                "skipped, %llu records%s%s\n", in->path, in->format,
-                (unsigned long long)in->rows_read,
-                (unsigned long long)in->rows_kept,
-                (unsigned long long)in->rows_invalid,
-                (unsigned long long)in->records,
-                in->error[0] ? "; stopped: " : "", in->error);
-    }
-    shard_manifest_free(&m);
-}
-
-static void summary(const shard_accounting *a, const char *out, double secs)
-{
-    uint64_t tokens = 0;
-
-    if (cli_verbosity < 1)
-        return;
-    for (int l = 0; l < SHARD_LABEL_COUNT; l++)
-        tokens += a->tokens_by_label[l];
-    fprintf(stderr, "shard: compiled %s in %.2f s\n", out, secs);
-    cli_print_accounting(stderr, a);
-    summary_inputs(out);
-    fprintf(stderr, "  speed    %.0f rows/s, %.2f M tokens/s\n",
-            secs > 0 ? a->rows_read / secs : 0.0,
-            secs > 0 ? tokens / secs / 1e6 : 0.0);
 }
 
 /* Dedup option strings into `o`: 0, or -1 after saying what is wrong. */
@@ -148,8 +128,10 @@ int cmd_compile(int argc, char **argv)
     const char *out = NULL, *codec = "zstd";
     const char *norm = "ws", *conflicts = "drop", *near = NULL;
     const char *scope = "group", *append = NULL;
+    const char *report = NULL;
     int no_text = 0, no_progress = 0;
     progress_line pl = {0};
+    compile_cost cost = {0};
     cli_option opts[] = {
         {"output", 'o', OPT_STRING, &out, "DIR", "dataset directory to write"},
         {"format", 'f', OPT_STRING, &o.format, "NAME",
@@ -200,6 +182,8 @@ int cmd_compile(int argc, char **argv)
          "add INPUT... to the dataset in DIR (instead of -o)"},
         {"no-progress", 0, OPT_FLAG, &no_progress, NULL,
          "no progress line on a terminal"},
+        {"report", 0, OPT_STRING, &report, "FILE",
+         "write the summary as JSON to FILE"},
         {"jobs", 'j', OPT_INT, &o.threads, "N",
          "worker threads (default: one per core); same output for any N"},
         {NULL, 0, 0, NULL, NULL, NULL},
@@ -244,24 +228,31 @@ int cmd_compile(int argc, char **argv)
     o.with_text = !no_text;
     o.log = log_to_stderr;
     o.log_ctx = &pl;
-    if (!no_progress && cli_verbosity >= 1 && isatty(STDERR_FILENO)) {
-        o.progress = progress_draw;
-        o.progress_ctx = &pl;
-    }
+    o.progress = progress_draw;
+    o.progress_ctx = &pl;
+    pl.draw = !no_progress && cli_verbosity >= 1 && isatty(STDERR_FILENO);
     if (dedup_options(&o, norm, conflicts, near, scope) < 0) {
         free(inputs);
         return EXIT_USAGE;
     }
 
-    t0 = pl.start = now(); /* pl.last 0: the first batch is drawn */
+    t0 = pl.start = compile_clock(); /* pl.last 0: the first batch is drawn */
     rc = shard_compile((const char *const *)inputs, (size_t)n, out, &o,
                        &acct);
     progress_clear(&pl);
     free(inputs);
+    compile_cost_measure(&cost, t0);
+    cost.bytes = pl.bytes;
+    cost.jobs = compile_jobs(o.threads);
     if (rc < 0) {
         cli_error("compile: %s", shard_last_error());
+        if (report)
+            compile_report_write(report, out, &acct, &cost,
+                                 shard_last_error());
         return rc == SHARD_EINPUT && o.strict ? EXIT_STRICT : EXIT_FAIL;
     }
-    summary(&acct, out, now() - t0);
+    compile_summary_print(&acct, out, &cost);
+    if (report && compile_report_write(report, out, &acct, &cost, NULL) < 0)
+        return EXIT_FAIL;
     return EXIT_OK;
 }

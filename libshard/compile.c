@@ -125,6 +125,7 @@ typedef struct {
     int rc;                  /* a worker's failure, with err */
     char err[SHARD_ERRMAX];
     int done;
+    uint64_t in_pos;         /* input file bytes read when it was full */
 } batch;
 
 typedef struct {
@@ -165,6 +166,7 @@ typedef struct {
     pthread_mutex_t mu;       /* guards queue, q_*, stop, batch.done */
     pthread_cond_t work_cv, done_cv;
     uint64_t bytes_done;      /* row bytes committed in this sweep */
+    uint64_t in_total;        /* the inputs' sizes, 0 if one is unknown */
     shard_journal *journal;   /* committed shards; NULL for --append */
     shard_journal_state done; /* what the journal resumed from held */
     shard_journal_mark row_mark;              /* at the row committing */
@@ -182,6 +184,7 @@ typedef struct worker {
     shard_strbuf last_prompt; /* the prompt text behind prompt_toks */
     shard_tokens prompt_toks;
     uint64_t prompt_replaced; /* replacements in prompt_toks */
+    shard_strbuf folded;      /* a record's folded messages (row_hashes) */
 } worker;
 
 static void logf_(compiler *c, shard_msg_level level, const char *fmt, ...)
@@ -429,18 +432,11 @@ static const shard_format *detect(shard_json_value root)
 
 /*
  * Turns chosen/rejected sides sharing a pair_group into pairs, then fills
- * in record and pair identities.  A record in several pairs carries the
- * first one's id.  Returns 0 or SHARD_ENOMEM.
+ * in pair identities from the records' (row_hashes).  A record in several
+ * pairs carries the first one's id.  Returns 0 or SHARD_ENOMEM.
  */
 static int assign_ids(shard_emit *e)
 {
-    for (size_t i = 0; i < e->n; i++) {
-        emitted *r = &e->recs[i];
-        const shard_message *m = e->msgs + r->first_msg;
-
-        r->prompt_id = shard_prompt_id(m, r->n_msgs - 1);
-        r->record_id = shard_record_id(m, r->n_msgs);
-    }
     for (size_t i = 0; i < e->n; i++) {
         if (e->recs[i].pair_side != SHARD_PAIR_CHOSEN)
             continue;
@@ -722,14 +718,53 @@ static int input_failed(compiler *c, shard_input_stats *in, int rc,
 
 /* ---- dedup (dedup.h) ------------------------------------------------ */
 
-/* Sets the dedup key of each record of the row.  0 or SHARD_ENOMEM. */
-static int row_keys(shard_emit *e, int normalize)
+/* Whether a[0..n) and b[0..n) hold the same text at the same places. */
+static int same_messages(const shard_message *a, const shard_message *b,
+                         size_t n)
 {
+    for (size_t i = 0; i < n; i++)
+        if (a[i].content != b[i].content || a[i].role != b[i].role ||
+            a[i].content_len != b[i].content_len ||
+            a[i].role_len != b[i].role_len)
+            return 0;
+    return 1;
+}
+
+/*
+ * Sets each record's prompt and record ids and its dedup key from one
+ * folding of its messages (shard_fold_messages); a record whose context
+ * is the previous record's, as the sides of a comparison share theirs,
+ * folds only its response.  Other normalisations than `ws` hash the key
+ * on their own.  0 or SHARD_ENOMEM.
+ */
+static int row_hashes(shard_strbuf *f, shard_emit *e, int normalize)
+{
+    const shard_message *ctx = NULL;
+    size_t ctx_n = 0, ctx_len = 0;
+    uint64_t prompt_id = 0;
+
     for (size_t i = 0; i < e->n; i++) {
         emitted *r = &e->recs[i];
+        const shard_message *m = e->msgs + r->first_msg;
+        size_t n = r->n_msgs - 1; /* the context */
 
-        if (shard_key_record(&r->key, e->msgs + r->first_msg, r->n_msgs,
-                             normalize) < 0)
+        if (!ctx || ctx_n != n || !same_messages(ctx, m, n)) {
+            f->len = 0;
+            if (shard_fold_messages(&f->p, &f->len, &f->cap, m, n) < 0)
+                return SHARD_ENOMEM;
+            ctx = m;
+            ctx_n = n;
+            ctx_len = f->len;
+            prompt_id = shard_prompt_id_folded(f->p, ctx_len);
+        }
+        f->len = ctx_len;
+        if (shard_fold_messages(&f->p, &f->len, &f->cap, m + n, 1) < 0)
+            return SHARD_ENOMEM;
+        r->prompt_id = prompt_id;
+        r->record_id = shard_record_id_folded(f->p, f->len);
+        if (normalize == SHARD_NORM_WS)
+            r->key = shard_key_folded(f->p, f->len);
+        else if (shard_key_record(&r->key, m, r->n_msgs, normalize) < 0)
             return SHARD_ENOMEM;
     }
     return 0;
@@ -968,8 +1003,10 @@ static int encode_record(worker *w, batch *b, emitted *r)
 }
 
 /* Appends the worker's emitter (one row) to the batch; messages' text is
- * copied, as the parser that holds it moves on to the next row. */
-static int row_store(batch *b, row_slot *row, const shard_emit *e)
+ * copied, as the parser that holds it moves on to the next row, unless
+ * `keys_only` (the first sweep commits keys and labels, never text). */
+static int row_store(batch *b, row_slot *row, const shard_emit *e,
+                     int keys_only)
 {
     if (shard_grow((void **)&b->recs, &b->cap_recs, b->n_recs + e->n,
                    sizeof(*b->recs)) ||
@@ -1002,6 +1039,10 @@ static int row_store(batch *b, row_slot *row, const shard_emit *e)
 
         out->role_len = m->role_len;
         out->content_len = m->content_len;
+        if (keys_only) {
+            out->role = out->content = NULL;
+            continue;
+        }
         if (!(out->role = batch_copy(b, m->role, m->role_len, 0)) ||
             !(out->content = batch_copy(b, m->content, m->content_len, 0)))
             return SHARD_ENOMEM;
@@ -1042,8 +1083,8 @@ static int work_row(worker *w, batch *b, row_slot *row)
     if ((rc = row->format->map(root, &w->emit)) < 0)
         return rc != SHARD_EINPUT ? rc
                : row_bad(b, row, w->emit.reason, w->emit.msg);
-    if ((rc = assign_ids(&w->emit)) < 0 ||
-        (rc = row_keys(&w->emit, c->opt->normalize)) < 0)
+    if ((rc = row_hashes(&w->folded, &w->emit, c->opt->normalize)) < 0 ||
+        (rc = assign_ids(&w->emit)) < 0)
         return rc;
     for (size_t i = 0; !c->scanning && i < w->emit.n &&
                        b->first_row + (size_t)(row - b->rows) >=
@@ -1051,7 +1092,7 @@ static int work_row(worker *w, batch *b, row_slot *row)
         if ((rc = encode_record(w, b, &w->emit.recs[i])) < 0)
             return rc;
     row->status = ROW_OK;
-    return row_store(b, row, &w->emit);
+    return row_store(b, row, &w->emit, c->scanning);
 }
 
 static void work_batch(worker *w, batch *b)
@@ -1109,6 +1150,7 @@ typedef struct {
     uint32_t index;          /* of the open input */
     uint32_t member;         /* file or member `format` is for */
     const shard_format *format;
+    uint64_t done, size;     /* bytes of the inputs before; the open one's */
     uint64_t rows;           /* rows read in this sweep */
 } reader;
 
@@ -1169,12 +1211,55 @@ static void batch_clear(batch *b)
     blocks_reset(b->arena);
 }
 
+/* The size of a regular file into *size: 1, or 0 for anything else
+ * ("-", a pipe, a file gone), with *size 0. */
+static int input_size(const char *path, uint64_t *size)
+{
+    struct stat st;
+
+    *size = 0;
+    if (strcmp(path, "-") == 0 || stat(path, &st) != 0 ||
+        !S_ISREG(st.st_mode))
+        return 0;
+    *size = (uint64_t)st.st_size;
+    return 1;
+}
+
+/* The sum of the inputs' sizes, or 0 when one of them is unknown. */
+static uint64_t inputs_total(char *const *paths, size_t n)
+{
+    uint64_t total = 0, size;
+
+    for (size_t i = 0; i < n; i++) {
+        if (!input_size(paths[i], &size))
+            return 0;
+        total += size;
+    }
+    return total;
+}
+
+/*
+ * Notes in the batch how far the input files are read: the bytes of the
+ * inputs before, and of the open one as far as its reader got (never past
+ * its size, reached when it ends).
+ */
+static void batch_note_pos(reader *rd, batch *b)
+{
+    uint64_t at = rd->input ? shard_input_bytes(rd->input) : 0;
+
+    if (b->end) {
+        rd->done += rd->size;
+        rd->size = at = 0;
+    }
+    b->in_pos = rd->done + (at < rd->size ? at : rd->size);
+}
+
 /*
  * Fills a batch with the next rows, up to the end of the input: a batch
  * holds rows of one input, and ends where that input fails or ends.
  * Returns 1, 0 when every input was read, or SHARD_ENOMEM.
  */
-static int read_batch(compiler *c, reader *rd, batch *b)
+static int read_rows(compiler *c, reader *rd, batch *b)
 {
     shard_line line;
     int rc;
@@ -1188,6 +1273,7 @@ static int read_batch(compiler *c, reader *rd, batch *b)
         b->first = 1;
         rd->format = c->fixed;
         rd->member = 0;
+        input_size(rd->paths[rd->index], &rd->size);
         if ((rc = shard_input_open(&rd->input, rd->paths[rd->index],
                                    c->opt->max_line)) < 0) {
             b->input = rd->index;
@@ -1219,6 +1305,16 @@ static int read_batch(compiler *c, reader *rd, batch *b)
         break;
     }
     return 1;
+}
+
+/* read_rows(), then how far the input files are read (progress). */
+static int read_batch(compiler *c, reader *rd, batch *b)
+{
+    int got = read_rows(c, rd, b);
+
+    if (got > 0)
+        batch_note_pos(rd, b);
+    return got;
 }
 
 /*
@@ -1282,6 +1378,8 @@ static void report_progress(compiler *c, const batch *b)
     if (!c->opt->progress)
         return;
     p.bytes = c->bytes_done;
+    p.in_done = b->in_pos;
+    p.in_total = c->in_total;
     p.dropped = a->rows_invalid + a->duplicate + a->near_duplicate +
                 a->conflict;
     for (int l = 0; l < SHARD_LABEL_COUNT; l++)
@@ -1326,6 +1424,7 @@ static int run_sweep(compiler *c, char *const *paths, size_t n)
     c->stop = 0;
     c->q_head = c->q_len = 0;
     c->bytes_done = 0;
+    c->in_total = inputs_total(paths, n);
     while (c->n_workers > 1 && started < c->n_workers &&
            pthread_create(&c->workers[started].thread, NULL, worker_main,
                           &c->workers[started]) == 0)
@@ -1453,8 +1552,10 @@ static int dedup_sweep(compiler *c, char *const *inputs, size_t n)
               "--mem-limit (%llu bytes in memory at most)",
               (unsigned long long)shard_dedup_peak_bytes(c->dedup));
     c->quiet = 1;
-    sweep_reset(c);
-    resume_totals(c);
+    if (rc == 0) { /* a failure keeps the counts as far as it got */
+        sweep_reset(c);
+        resume_totals(c);
+    }
     return rc;
 }
 
@@ -1659,6 +1760,7 @@ static void pipeline_free(compiler *c)
         shard_strbuf_free(&w->response);
         shard_strbuf_free(&w->last_prompt);
         shard_tokens_free(&w->prompt_toks);
+        shard_strbuf_free(&w->folded);
     }
     for (size_t i = 0; c->slots && i < c->cap; i++)
         batch_free(&c->slots[i]);

@@ -58,12 +58,22 @@ int shard_template_encode(const shard_tokenizer *tok, const char *s,
 /*
  * Record identity after key normalisation (trim each message, fold runs of
  * whitespace to one space).  prompt_id hashes the context, record_id the
- * context and response; neither is ever 0.
+ * context and response; neither is ever 0.  These define the ids message
+ * by message; the compiler takes them from folded bytes (the _folded
+ * pair below), which tests/test_dedup.c holds equal.
  */
 uint64_t shard_prompt_id(const shard_message *m, size_t n_context);
 uint64_t shard_record_id(const shard_message *m, size_t n);
 uint64_t shard_pair_id(uint64_t prompt_id, uint64_t chosen,
                        uint64_t rejected);
+
+/*
+ * The same ids from a record's folded messages (shard_fold_messages in
+ * dedup.h): the prompt id from the context's bytes, the first
+ * context_len, the record id from all n.  One hash call each.
+ */
+uint64_t shard_prompt_id_folded(const char *folded, size_t context_len);
+uint64_t shard_record_id_folded(const char *folded, size_t n);
 
 /* Per-input figures kept for the manifest. */
 typedef struct {

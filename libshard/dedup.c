@@ -206,6 +206,86 @@ int shard_key_record(shard_key *out, const shard_message *m, size_t n,
     return 0;
 }
 
+/* Bit 7 of each byte of x that is below 0x21, exact up to the first one
+ * (a borrow only moves toward higher bytes). */
+static uint64_t bytes_below_0x21(uint64_t x)
+{
+    return (x - 0x2121212121212121ull) & ~x & 0x8080808080808080ull;
+}
+
+/*
+ * s[0..n) folded as shard_fold_ws() folds it into out (room for n bytes);
+ * returns the folded length.  Eight bytes at a time while none of them is
+ * below 0x21, which white space always is: words are copied whole and
+ * only their ends are looked at byte by byte.
+ */
+static size_t fold_ws_into(char *out, const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    char *o = out;
+
+    while (p < end && is_space(*p))
+        p++;
+    while (p < end) {
+        uint64_t x, low;
+
+        if (end - p >= 8) { /* o trails p: 8 bytes fit at o too */
+            memcpy(&x, p, 8);
+            memcpy(o, &x, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+            x = __builtin_bswap64(x); /* the first byte lowest */
+#endif
+            if (!(low = bytes_below_0x21(x))) {
+                p += 8;
+                o += 8;
+                continue;
+            }
+            p += __builtin_ctzll(low) / 8;
+            o += __builtin_ctzll(low) / 8;
+        }
+        if (!is_space(*p)) {
+            *o++ = (char)*p++;
+            continue;
+        }
+        while (p < end && is_space(*p))
+            p++;
+        if (p < end)
+            *o++ = ' ';
+    }
+    return (size_t)(o - out);
+}
+
+int shard_fold_messages(char **buf, size_t *len, size_t *cap,
+                        const shard_message *m, size_t n)
+{
+    size_t need = *len;
+
+    for (size_t i = 0; i < n; i++)
+        need += m[i].role_len + m[i].content_len + 2;
+    if (shard_grow((void **)buf, cap, need, 1))
+        return SHARD_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        char *o = *buf + *len;
+
+        if (m[i].role_len)
+            memcpy(o, m[i].role, m[i].role_len);
+        o += m[i].role_len;
+        *o++ = 0x1f;
+        o += fold_ws_into(o, m[i].content, m[i].content_len);
+        *o++ = 0x1e;
+        *len = (size_t)(o - *buf);
+    }
+    return 0;
+}
+
+shard_key shard_key_folded(const char *folded, size_t n)
+{
+    XXH128_hash_t h = XXH3_128bits_withSeed(folded, n, 0x6b6579);
+    shard_key k = {h.low64 | (h.low64 || h.high64 ? 0 : 1), h.high64};
+
+    return k;
+}
+
 shard_key shard_key_pair(const shard_key *chosen, const shard_key *rejected)
 {
     uint64_t v[4] = {chosen->lo, chosen->hi, rejected->lo, rejected->hi};

@@ -79,6 +79,22 @@ size_t shard_word_next(const char *s, size_t n, size_t *at, size_t *start);
 typedef void (*shard_fold_fn)(void *ctx, const char *p, size_t n);
 void shard_fold_ws(const char *s, size_t n, shard_fold_fn emit, void *ctx);
 
+/*
+ * The bytes a record's ids and its `ws` key hash, for messages m[0..n):
+ * each message's role, 0x1f, its content folded as shard_fold_ws()
+ * folds it, 0x1e.  Appended at buf[*len], which grows (*cap) as needed.
+ * Returns 0 or SHARD_ENOMEM.
+ */
+int shard_fold_messages(char **buf, size_t *len, size_t *cap,
+                        const shard_message *m, size_t n);
+
+/*
+ * The key of a record under `ws` from its folded messages (all of them,
+ * shard_fold_messages): what shard_key_record() gives for SHARD_NORM_WS,
+ * in one pass over the bytes.  Cannot fail.
+ */
+shard_key shard_key_folded(const char *folded, size_t n);
+
 /* The key of a pair from the keys of its chosen and rejected records. */
 shard_key shard_key_pair(const shard_key *chosen, const shard_key *rejected);
 

@@ -19,6 +19,7 @@ struct shard_pretok {
     pcre2_code *code;
     pcre2_match_context *limits; /* read-only once made */
     int jit;                     /* pcre2_jit_compile() succeeded */
+    int cl100k_ascii;            /* shard_pretok_use_cl100k_ascii() */
 };
 
 /*
@@ -84,6 +85,149 @@ void shard_pretok_free(shard_pretok *p)
     free(p);
 }
 
+void shard_pretok_use_cl100k_ascii(shard_pretok *p)
+{
+    p->cl100k_ascii = 1;
+}
+
+/* ---- cl100k's pattern on ASCII, by hand --------------------------------- */
+
+static int a_letter(unsigned char c)
+{
+    return (unsigned char)((c | 0x20) - 'a') < 26;
+}
+
+static int a_digit(unsigned char c)
+{
+    return (unsigned char)(c - '0') < 10;
+}
+
+/* White space as the pattern's WS class has it, in ASCII. */
+static int a_space(unsigned char c)
+{
+    return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+static int a_newline(unsigned char c)
+{
+    return c == '\r' || c == '\n';
+}
+
+/* Neither white space, letter nor number: [^WS\p{L}\p{N}] in ASCII. */
+static int a_other(unsigned char c)
+{
+    return c < 0x80 && !a_space(c) && !a_letter(c) && !a_digit(c);
+}
+
+/*
+ * The alternatives of shard_pattern_cl100k in their order, at s[i]:
+ * 1 and the piece's end when ASCII bytes settle it, 0 when a byte at or
+ * above 0x80 could change it (PCRE2 decides those).
+ *
+ *   '(?i:[sdmt]|ll|ve|re)        a contraction
+ *   [^\r\n\p{L}\p{N}]?+\p{L}++    letters, after one other character
+ *   \p{N}{1,3}+                  one to three digits
+ *    ?[^WS\p{L}\p{N}]++[\r\n]*+    symbols, after a space, then newlines
+ *   [WS]*[\r\n]+                 white space up to its last newline
+ *   [WS]+(?![^WS])|[WS]+          white space, but the last character
+ *                                of a run that a non-space follows
+ */
+static int cl100k_contraction(const unsigned char *s, size_t n, size_t i,
+                              size_t *end)
+{
+    unsigned char a, b;
+
+    if (i + 1 >= n)
+        return 0;
+    if ((a = s[i + 1]) >= 0x80) /* 'ſ matches 's */
+        return -1;
+    a |= 0x20;
+    if (a_letter(s[i + 1]) && (a == 's' || a == 'd' || a == 'm' ||
+                               a == 't')) {
+        *end = i + 2;
+        return 1;
+    }
+    if (i + 2 >= n)
+        return 0;
+    if ((b = s[i + 2]) >= 0x80)
+        return -1;
+    b |= 0x20;
+    if (a_letter(s[i + 1]) && a_letter(s[i + 2]) &&
+        ((a == 'l' && b == 'l') || (a == 'v' && b == 'e') ||
+         (a == 'r' && b == 'e'))) {
+        *end = i + 3;
+        return 1;
+    }
+    return 0;
+}
+
+static int cl100k_space(const unsigned char *s, size_t n, size_t i,
+                        size_t *end)
+{
+    size_t j = i, last_nl = 0;
+    int nl = 0;
+
+    while (j < n && a_space(s[j])) {
+        if (a_newline(s[j])) {
+            last_nl = j;
+            nl = 1;
+        }
+        j++;
+    }
+    if (j < n && s[j] >= 0x80) /* the run may go on: U+00A0, U+3000 */
+        return 0;
+    if (nl)
+        *end = last_nl + 1;
+    else
+        *end = j == n || j - i == 1 ? j : j - 1;
+    return 1;
+}
+
+static int cl100k_ascii(const unsigned char *s, size_t n, size_t i,
+                        size_t *end)
+{
+    unsigned char c = s[i];
+    size_t j;
+    int rc;
+
+    if (c >= 0x80)
+        return 0;
+    if (c == '\'' && (rc = cl100k_contraction(s, n, i, end)) != 0)
+        return rc > 0;
+
+    j = a_letter(c) || a_digit(c) || a_newline(c) ? i : i + 1;
+    if (j < n && s[j] >= 0x80)
+        return 0;
+    if (j < n && a_letter(s[j])) {
+        while (j < n && a_letter(s[j]))
+            j++;
+        *end = j;
+        return j == n || s[j] < 0x80;
+    }
+
+    if (a_digit(c)) {
+        for (j = i + 1; j < n && j - i < 3 && a_digit(s[j]); j++)
+            ;
+        *end = j;
+        return j - i == 3 || j == n || s[j] < 0x80;
+    }
+
+    j = c == ' ' ? i + 1 : i;
+    if (j < n && s[j] >= 0x80)
+        return 0;
+    if (j < n && a_other(s[j])) {
+        while (j < n && a_other(s[j]))
+            j++;
+        if (j < n && s[j] >= 0x80)
+            return 0;
+        while (j < n && a_newline(s[j]))
+            j++;
+        *end = j;
+        return 1;
+    }
+    return a_space(c) ? cl100k_space(s, n, i, end) : 0;
+}
+
 int shard_pretok_scan_init(shard_pretok_scan *s, const shard_pretok *p,
                            const char *text, size_t len)
 {
@@ -116,6 +260,12 @@ int shard_pretok_scan_next(shard_pretok_scan *s, size_t *start,
 
     if (s->pos >= s->len)
         return 0;
+    if (s->p->cl100k_ascii &&
+        cl100k_ascii(s->text, s->len, s->pos, end)) {
+        *start = s->pos;
+        s->pos = *end;
+        return 1;
+    }
 
     rc = PCRE2_ERROR_JIT_STACKLIMIT;
     if (s->p->jit)

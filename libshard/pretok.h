@@ -30,6 +30,14 @@ int shard_pretok_new(shard_pretok **out, const char *pattern, char *err);
 
 void shard_pretok_free(shard_pretok *p);
 
+/*
+ * Declares that p was compiled from shard_pattern_cl100k: pieces made of
+ * ASCII alone are then split by hand, without PCRE2, into exactly the
+ * pieces the pattern gives; a piece whose bounds depend on a byte at or
+ * above 0x80 still goes through PCRE2.  Cannot fail.
+ */
+void shard_pretok_use_cl100k_ascii(shard_pretok *p);
+
 /* Per-call matching state.  Fields are private to pretok.c. */
 typedef struct {
     const shard_pretok *p;

@@ -64,12 +64,18 @@ typedef void (*shard_log_fn)(void *ctx, shard_msg_level level,
 /*
  * Where a compile stands, given to the progress callback after each batch
  * of rows committed, from the calling thread.  The figures count from the
- * start of the sweep (1: dedup keys, 2: writing).
+ * start of the sweep (1: dedup keys, 2: writing; sweep 1 starts again
+ * when the dedup table goes to disk).  in_done counts the bytes of the
+ * input files read up to the rows committed, as stored (compressed bytes
+ * of a compressed file): it never decreases within a sweep and ends at
+ * in_total, the sum of the files' sizes.  in_total is 0 when a size is
+ * unknown: standard input, or an input that is not a regular file.
  */
 typedef struct {
     int sweep;
     uint64_t rows, bytes;      /* rows and their bytes of JSON */
     uint64_t tokens, kept, dropped;
+    uint64_t in_done, in_total;
 } shard_progress;
 
 typedef void (*shard_progress_fn)(void *ctx, const shard_progress *p);

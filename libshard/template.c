@@ -409,6 +409,24 @@ uint64_t shard_record_id(const shard_message *m, size_t n)
     return hash_messages(m, n, 2);
 }
 
+/* XXH3-64 of the folded bytes: hash_messages() in one call. */
+static uint64_t hash_folded_messages(const char *folded, size_t n, int tag)
+{
+    uint64_t h = XXH3_64bits_withSeed(folded, n, (uint64_t)tag);
+
+    return h ? h : 1;
+}
+
+uint64_t shard_prompt_id_folded(const char *folded, size_t context_len)
+{
+    return hash_folded_messages(folded, context_len, 1);
+}
+
+uint64_t shard_record_id_folded(const char *folded, size_t n)
+{
+    return hash_folded_messages(folded, n, 2);
+}
+
 uint64_t shard_pair_id(uint64_t prompt_id, uint64_t chosen,
                        uint64_t rejected)
 {

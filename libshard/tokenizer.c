@@ -527,6 +527,8 @@ static int tok_load_tiktoken(shard_tokenizer *t, const tok_encoding *enc,
                                                    shard_numbers_tiktoken,
                                                    err)))
         shard_set_last_error(rc, "%s: %s", enc->name, err);
+    if (rc == 0 && enc->pattern == shard_pattern_cl100k)
+        shard_pretok_use_cl100k_ascii(t->split);
 
     free(tp.e);
     free(tp.line);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "compile_internal.h"
 #include "dedup.h"
 #include "shard_compile.h"
 #include "shard_reader.h"
@@ -49,6 +50,54 @@ TEST(keys_by_normalisation)
     /* The boundary between context and response is part of the key. */
     CHECK(!key_eq(key_of("ab", "c", SHARD_NORM_WS),
                   key_of("a", "bc", SHARD_NORM_WS)));
+}
+
+/* Text of n bytes drawn from an alphabet heavy in white space. */
+static void random_text(char *s, size_t n, uint64_t *seed)
+{
+    static const char alpha[] = " \t\n\v\f\r  ab\x1f\x1e\xc3\xa9z.";
+
+    for (size_t i = 0; i < n; i++) {
+        *seed = *seed * 6364136223846793005ull + 1442695040888963407ull;
+        s[i] = alpha[(*seed >> 33) % (sizeof(alpha) - 1)];
+    }
+}
+
+/* The ids and the `ws` key from one folding equal those hashed message by
+ * message, for texts empty, blank, long (past shard_fold_ws's 4 KB
+ * pieces) and full of white-space runs at either end. */
+TEST(folded_hashes_match)
+{
+    static char text[3][20000];
+    shard_message m[3];
+    uint64_t seed = 7;
+    char *buf = NULL;
+    size_t cap = 0;
+
+    for (int round = 0; round < 300; round++) {
+        size_t n = 1 + round % 3, len = 0, ctx_len;
+        shard_key a, b;
+
+        for (size_t i = 0; i < n; i++) {
+            size_t l = round % 7 == 0 ? 0 : (seed >> 40) % (round < 20
+                                                           ? 20000 : 300);
+
+            random_text(text[i], l, &seed);
+            m[i] = (shard_message){i % 2 ? "assistant" : "user",
+                                   i % 2 ? 9 : 4, text[i], l};
+        }
+        CHECK_EQ_INT(shard_fold_messages(&buf, &len, &cap, m, n - 1), 0);
+        ctx_len = len;
+        CHECK_EQ_INT(shard_fold_messages(&buf, &len, &cap, m + n - 1, 1),
+                     0);
+        CHECK_EQ_INT(shard_key_record(&a, m, n, SHARD_NORM_WS), 0);
+        b = shard_key_folded(buf, len);
+        CHECK(key_eq(a, b));
+        CHECK(shard_record_id_folded(buf, len) == shard_record_id(m, n));
+        CHECK(shard_prompt_id_folded(buf, ctx_len) ==
+              shard_prompt_id(m, n - 1));
+    }
+    free(buf);
 }
 
 TEST(pair_key_is_ordered)

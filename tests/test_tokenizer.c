@@ -19,6 +19,7 @@
 #include "pretok.h"
 #include "shard_tokenizer.h"
 #include "test.h"
+#include "tokenizer_internal.h"
 
 static const char *const all_encodings[] = {"cl100k_base", "o200k_base",
                                             "r50k_base", "p50k_base"};
@@ -805,6 +806,61 @@ TEST(long_white_space_run_splits)
     shard_pretok_scan_end(&scan);
     shard_pretok_free(p);
     free(s);
+}
+
+/*
+ * cl100k's pattern split by hand on ASCII gives the pieces PCRE2 gives,
+ * on random text of ASCII classes mixed with letters, numbers, spaces and
+ * symbols above 0x80 at every place: after a prefix, in letter, digit,
+ * symbol and white-space runs, after an apostrophe.
+ */
+TEST(cl100k_ascii_split_matches_pcre2)
+{
+    static const char *const atoms[] = {
+        "a", "Z", "q", "7", "0", " ", "  ", "\t", "\n", "\r\n", "\v",
+        "\f", "'", "'s", "'S", "'ll", "'LL", "'Ve", "'re", "'d", "'m", "'t",
+        "'x", ".", ",", "!?", "(", "\x01", "\x7f", "_", "-", "$",
+        "\xc3\xa9", "\xc5\xbf", "\xc2\xa0", "\xe3\x80\x80",
+        "\xd9\xa3", "\xe2\x82\xac", "\xe2\x80\xa8", "\xc2\x85",
+        "\xe4\xb8\xad", "\xf0\x9f\x98\x80", "123", "4567"};
+    size_t n_atoms = sizeof(atoms) / sizeof(atoms[0]);
+    shard_pretok *slow = NULL, *fast = NULL;
+    char err[SHARD_ERRMAX], text[512];
+    uint64_t seed = 11;
+
+    CHECK_EQ_INT(shard_tok_compile_pattern(&slow, shard_pattern_cl100k,
+                                           shard_numbers_tiktoken, err), 0);
+    CHECK_EQ_INT(shard_tok_compile_pattern(&fast, shard_pattern_cl100k,
+                                           shard_numbers_tiktoken, err), 0);
+    shard_pretok_use_cl100k_ascii(fast);
+    for (int round = 0; round < 20000; round++) {
+        size_t len = 0, a1, b1, a2, b2;
+        shard_pretok_scan s1, s2;
+        int r1, r2;
+
+        for (int k = 0; k < 1 + round % 24; k++) {
+            const char *atom;
+
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            /* ASCII most of the time, as in the corpora */
+            atom = atoms[(seed >> 33) % ((seed >> 20) % 4 ? 32 : n_atoms)];
+            memcpy(text + len, atom, strlen(atom));
+            len += strlen(atom);
+        }
+        CHECK_EQ_INT(shard_pretok_scan_init(&s1, slow, text, len), 0);
+        CHECK_EQ_INT(shard_pretok_scan_init(&s2, fast, text, len), 0);
+        do {
+            r1 = shard_pretok_scan_next(&s1, &a1, &b1);
+            r2 = shard_pretok_scan_next(&s2, &a2, &b2);
+            if (r1 != r2 || (r1 == 1 && (a1 != a2 || b1 != b2)))
+                FAILF("\"%.*s\": PCRE2 %d [%zu, %zu), by hand %d "
+                      "[%zu, %zu)", (int)len, text, r1, a1, b1, r2, a2, b2);
+        } while (r1 == 1);
+        shard_pretok_scan_end(&s1);
+        shard_pretok_scan_end(&s2);
+    }
+    shard_pretok_free(slow);
+    shard_pretok_free(fast);
 }
 
 /* ---- the reference comparison -------------------------------------- */

@@ -31,6 +31,7 @@
 #include "internal.h"
 #include "journal.h"
 #include "json.h"
+#include "pretok.h"
 #include "schema.h"
 #include "shard_pairs.h"
 #include "shard_tokenizer.h"
@@ -305,6 +306,14 @@ char *shard_emit_alloc(shard_emit *e, size_t n)
     return blocks_alloc(&e->text, n);
 }
 
+static int parse_list_failed(shard_emit *e, int rc)
+{
+    return shard_emit_fail(e, SHARD_REASON_BAD_JSON,
+                           "a field holding JSON text does not parse%s%s",
+                           rc < 0 ? ": " : "",
+                           rc < 0 ? shard_json_errmsg(e->sub) : "");
+}
+
 int shard_emit_parse_list(shard_emit *e, const char *const *s,
                           const size_t *len, size_t n,
                           shard_json_value *root)
@@ -318,6 +327,12 @@ int shard_emit_parse_list(shard_emit *e, const char *const *s,
     if ((!e->sub && shard_json_parser_new(&e->sub) < 0) ||
         !(buf = shard_emit_alloc(e, total)))
         return SHARD_ENOMEM;
+    for (size_t i = 0; i < n; i++) { /* each one whole value alone */
+        memcpy(buf, s[i], len[i]);
+        memset(buf + len[i], 0, SHARD_JSON_PADDING);
+        if ((rc = shard_json_parse(e->sub, buf, len[i], root)) < 0)
+            return rc == SHARD_ENOMEM ? rc : parse_list_failed(e, rc);
+    }
     buf[at++] = '[';
     for (size_t i = 0; i < n; i++) {
         if (i)
@@ -329,13 +344,8 @@ int shard_emit_parse_list(shard_emit *e, const char *const *s,
     memset(buf + at, 0, SHARD_JSON_PADDING);
     if ((rc = shard_json_parse(e->sub, buf, at, root)) == SHARD_ENOMEM)
         return rc;
-    /* "1,2" inside one text would split it into two elements. */
-    if (rc < 0 || shard_json_size(*root) != n)
-        return shard_emit_fail(e, SHARD_REASON_BAD_JSON,
-                               "a field holding JSON text does not parse%s%s",
-                               rc < 0 ? ": " : "",
-                               rc < 0 ? shard_json_errmsg(e->sub) : "");
-    return 0;
+    return rc < 0 || shard_json_size(*root) != n ? parse_list_failed(e, rc)
+                                                 : 0;
 }
 
 const void *shard_emit_state(const shard_emit *e)
@@ -367,6 +377,24 @@ static void emit_free(shard_emit *e)
     blocks_free(&e->text);
 }
 
+/*
+ * Keeps a message valid UTF-8: row text quoted up to a length may end
+ * inside a character.  Each invalid part becomes U+FFFD, within cap.
+ */
+static void msg_make_valid(char *msg, size_t cap)
+{
+    char fixed[3 * SHARD_ERRMAX];
+    size_t n = strlen(msg), replaced = 0, len;
+
+    if (n >= SHARD_ERRMAX || shard_utf8_valid(msg, n) == n)
+        return;
+    len = shard_utf8_repair(fixed, msg, n, &replaced);
+    if (len >= cap)
+        len = shard_utf8_valid(fixed, cap - 1);
+    memcpy(msg, fixed, len);
+    msg[len] = '\0';
+}
+
 int shard_emit_fail(shard_emit *e, shard_reason reason, const char *fmt,
                     ...)
 {
@@ -376,6 +404,7 @@ int shard_emit_fail(shard_emit *e, shard_reason reason, const char *fmt,
     va_start(ap, fmt);
     vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
     va_end(ap);
+    msg_make_valid(e->msg, sizeof(e->msg));
     return SHARD_EINPUT;
 }
 
@@ -645,17 +674,20 @@ static void copy_items(void *dst, const void *src, size_t n, size_t size)
         memcpy(dst, src, n * size);
 }
 
+/* &p[i], where p may be an array not yet allocated (NULL, i 0). */
+#define ITEM_AT(p, i) ((p) ? (p) + (i) : (p))
+
 /* The row's records, pairs and rules in the batch, as an emitter. */
 static void row_view(shard_emit *v, batch *b, const row_slot *row)
 {
     memset(v, 0, sizeof(*v));
-    v->recs = b->recs + row->first_rec;
+    v->recs = ITEM_AT(b->recs, row->first_rec);
     v->n = row->n_recs;
-    v->msgs = b->msgs + row->first_msg;
+    v->msgs = ITEM_AT(b->msgs, row->first_msg);
     v->n_msgs = row->n_msgs;
-    v->pairs = b->pairs + row->first_pair;
+    v->pairs = ITEM_AT(b->pairs, row->first_pair);
     v->n_pairs = row->n_pairs;
-    copy_items(v->rules, b->rules + row->first_rule, row->n_rules,
+    copy_items(v->rules, ITEM_AT(b->rules, row->first_rule), row->n_rules,
                sizeof(*v->rules));
     v->n_rules = row->n_rules;
 }
@@ -1025,10 +1057,10 @@ static int row_store(batch *b, row_slot *row, const shard_emit *e,
     row->n_pairs = e->n_pairs;
     row->first_rule = b->n_rules;
     row->n_rules = e->n_rules;
-    copy_items(b->recs + b->n_recs, e->recs, e->n, sizeof(*e->recs));
-    copy_items(b->pairs + b->n_pairs, e->pairs, e->n_pairs,
+    copy_items(ITEM_AT(b->recs, b->n_recs), e->recs, e->n, sizeof(*e->recs));
+    copy_items(ITEM_AT(b->pairs, b->n_pairs), e->pairs, e->n_pairs,
                sizeof(*e->pairs));
-    copy_items(b->rules + b->n_rules, e->rules, e->n_rules,
+    copy_items(ITEM_AT(b->rules, b->n_rules), e->rules, e->n_rules,
                sizeof(*e->rules));
     b->n_recs += e->n;
     b->n_pairs += e->n_pairs;

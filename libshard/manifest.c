@@ -17,9 +17,10 @@
 #include "dedup.h"
 #include "internal.h"
 #include "json.h"
+#include "pretok.h"
 #include "shard_pairs.h"
 
-void shard_json_write_string(FILE *f, const char *s, size_t n)
+static void write_escaped(FILE *f, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
 
@@ -54,6 +55,21 @@ void shard_json_write_string(FILE *f, const char *s, size_t n)
         }
     }
     fputc('"', f);
+}
+
+/* Text that is not UTF-8 (a file name, a row cut inside a character) is
+ * written with U+FFFD for each invalid part, so the JSON stays valid. */
+void shard_json_write_string(FILE *f, const char *s, size_t n)
+{
+    size_t replaced = 0;
+    char *fixed;
+
+    if (shard_utf8_valid(s, n) == n || !(fixed = malloc(3 * n))) {
+        write_escaped(f, s, n);
+        return;
+    }
+    write_escaped(f, fixed, shard_utf8_repair(fixed, s, n, &replaced));
+    free(fixed);
 }
 
 static void put_str(FILE *f, const char *s)

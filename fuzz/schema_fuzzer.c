@@ -291,6 +291,9 @@ static uint64_t outcome_hash(const shard_emit *e, int rc)
     return h;
 }
 
+/* The folded text behind ids and keys, kept from row to row. */
+static shard_strbuf folded;
+
 /* Maps the row with m, checks the result and returns its digest. */
 static uint64_t map_row(shard_emit *e, const mapping *m,
                         shard_json_value root, const strings *t)
@@ -302,6 +305,8 @@ static uint64_t map_row(shard_emit *e, const mapping *m,
     e->reason = SHARD_REASON_COUNT;
     e->msg[0] = '\0';
     rc = m->format->map(root, e);
+    if (rc == 0)
+        rc = row_hashes(&folded, e, SHARD_NORM_WS);
     if (rc == 0)
         rc = assign_ids(e);
     REQUIRE(rc == 0 || rc == SHARD_EINPUT || rc == SHARD_ENOMEM);

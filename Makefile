@@ -48,7 +48,24 @@ READER_SRC += libshard/tombstones.c
 COMPILE_CSRC := $(filter-out $(READER_SRC),$(wildcard libshard/*.c)) \
                 $(wildcard formats/*.c)
 COMPILE_CXXSRC := $(wildcard libshard/*.cc)
-LIBS := $(READER_LIBS) -larchive -lsimdjson -lpcre2-8 -lutf8proc -lstdc++ -lm
+LIBS = $(READER_LIBS) -larchive -lsimdjson -lpcre2-8 -lutf8proc -lstdc++ -lm
+
+# MPI (compile --mpi, libshard/compile_mpi.c): MPI=1 builds it, installing
+# Open MPI when missing; MPI=0 leaves it out; unset, it is built when
+# mpicc is found, and always for `make check`.  The reader side never
+# links it.
+MPICC ?= mpicc
+DEB_MPI := libopenmpi-dev openmpi-bin
+ifeq ($(origin MPI),undefined)
+MPI := $(if $(filter check,$(MAKECMDGOALS)),1,$(if $(shell command -v \
+          $(MPICC) 2>/dev/null),1,0))
+endif
+MPI_STAMP := $(BUILD)/.mpi-$(MPI)
+# Expanded when used, after $(MPI_STAMP) installed Open MPI.
+MPI_CFLAGS = $(if $(filter 1,$(MPI)),-DSHARD_MPI \
+                 $(shell $(MPICC) --showme:compile))
+MPI_LIBS = $(if $(filter 1,$(MPI)),$(shell $(MPICC) --showme:link))
+LIBS += $(MPI_LIBS)
 
 READER_OBJ := $(READER_SRC:%.c=$(BUILD)/%.o)
 LIB_OBJ := $(READER_OBJ) $(COMPILE_CSRC:%.c=$(BUILD)/%.o) \
@@ -97,6 +114,16 @@ $(BUILD)/%.o: %.c $(DEPS_STAMP) $(wildcard libshard/*.h formats/*.h)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(MPI_STAMP): $(DEPS_STAMP)
+	@$(if $(filter 1,$(MPI)),$(call install_debs,$(DEB_MPI)))
+	@rm -f $(BUILD)/.mpi-* && touch $@
+
+$(BUILD)/libshard/compile_mpi.o: libshard/compile_mpi.c $(MPI_STAMP) \
+                                 $(wildcard libshard/*.h)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) $(MPI_CFLAGS) -c $< -o $@
 
 $(BUILD)/%.o: %.cc $(DEPS_STAMP) $(wildcard libshard/*.h)
 	@mkdir -p $(dir $@)

@@ -200,6 +200,8 @@ int cmd_compile(int argc, char **argv)
          "no progress line on a terminal"},
         {"jobs", 'j', OPT_INT, &o.threads, "N",
          "worker threads (default: one per core); same output for any N"},
+        {"mpi", 0, OPT_FLAG, &o.mpi, NULL,
+         "run as one rank of an MPI job (under mpirun or srun)"},
         {NULL, 0, 0, NULL, NULL, NULL},
     };
     cli_command cmd = {"compile", "INPUT... -o DIR | --append DIR INPUT...",
@@ -256,10 +258,13 @@ int cmd_compile(int argc, char **argv)
                        &acct);
     progress_clear(&pl);
     free(inputs);
+    /* Under --mpi every rank knows the outcome; rank 0 tells it. */
     if (rc < 0) {
-        cli_error("compile: %s", shard_last_error());
+        if (shard_compile_rank() == 0)
+            cli_error("compile: %s", shard_last_error());
         return rc == SHARD_EINPUT && o.strict ? EXIT_STRICT : EXIT_FAIL;
     }
-    summary(&acct, out, now() - t0);
+    if (shard_compile_rank() == 0)
+        summary(&acct, out, now() - t0);
     return EXIT_OK;
 }

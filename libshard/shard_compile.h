@@ -106,6 +106,8 @@ typedef struct {
                                   output does not depend on it */
     shard_progress_fn progress; /* may be NULL */
     void *progress_ctx;
+    int mpi;                   /* one rank of an MPI job (compile --mpi,
+                                  docs/DISTRIBUTED.md) */
 } shard_compile_options;
 
 /* The most worker threads a compile starts. */
@@ -116,7 +118,7 @@ typedef struct {
     {SHARD_COMPILE_OPTIONS_VERSION, "auto", "cl100k_base", "none",          \
      SHARD_CODEC_ZSTD, 3, 256ull << 20, 512ull << 10, 1, 64ull << 20, 0,    \
      0, NULL, NULL, 0, NULL, NULL, 0, 0, 0, 1ull << 30, 0.0, 0, 1, 0, 0,    \
-     NULL, NULL}
+     NULL, NULL, 0}
 
 /*
  * Compiles inputs[0..n) into `outdir`.  Returns 0 on success, SHARD_EINPUT
@@ -126,6 +128,13 @@ typedef struct {
  */
 int shard_compile(const char *const *inputs, size_t n, const char *outdir,
                   const shard_compile_options *opts, shard_accounting *acct);
+
+/*
+ * This process's rank in the last `mpi` compile (0 writes the manifest
+ * and, on failure, should be the one to report it); 0 when none ran.
+ * Cannot fail.
+ */
+int shard_compile_rank(void);
 
 /* Chat templates known to the compiler, NULL-terminated. */
 extern const char *const shard_template_names[];

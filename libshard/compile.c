@@ -1638,7 +1638,7 @@ static int finish_streams(compiler *c, shard_manifest_data *d)
 static int finish_mpi(compiler *c)
 {
     shard_manifest_data d;
-    uint64_t bytes, notes;
+    uint64_t bytes, notes, rounds;
     int rank = shard_mpi_rank(c->mpi), rc;
 
     memset(&d, 0, sizeof(d));
@@ -1650,10 +1650,11 @@ static int finish_mpi(compiler *c)
                                c->examples)) < 0)
         return rc;
     if (rank == 0) {
-        shard_mpi_traffic(c->mpi, &bytes, &notes);
-        logf_(c, SHARD_MSG_INFO, "mpi: %d ranks sent %llu bytes for %llu "
-              "dedup keys", shard_mpi_size(c->mpi),
-              (unsigned long long)bytes, (unsigned long long)notes);
+        shard_mpi_traffic(c->mpi, &bytes, &notes, &rounds);
+        logf_(c, SHARD_MSG_INFO, "mpi: %d ranks sent %llu bytes in %llu "
+              "rounds for %llu dedup keys", shard_mpi_size(c->mpi),
+              (unsigned long long)bytes, (unsigned long long)rounds,
+              (unsigned long long)notes);
         if ((rc = shard_mpi_pairs_merge(c->mpi, c->outdir, c->pairs)) == 0 &&
             (rc = finish_pairs(c, &d)) == 0)
             rc = shard_manifest_write(c->outdir, &d, c->err);
@@ -1780,7 +1781,8 @@ static int mpi_join(compiler *c)
     if (o->append || o->near_dup > 0)
         return shard_errf(c->err, SHARD_EINVAL, "--mpi: not with %s",
                           o->append ? "--append" : "--near-dup");
-    if ((rc = shard_mpi_open(&c->mpi, o->conflicts, c->outdir, c->err)) < 0)
+    if ((rc = shard_mpi_open(&c->mpi, o->conflicts, o->mem_limit,
+                             c->outdir, c->err)) < 0)
         return rc;
     return shard_mpi_split(c->mpi, c->paths, c->n_inputs, &c->mine);
 }

@@ -3,7 +3,7 @@
  *
  * The exchange runs in rounds, each collective: a status (does any rank
  * have more to send; has any rank failed), then each rank's batch of at
- * most BATCH notes, bucketed by owner, through MPI_Alltoallv.  A rank
+ * most a batch of notes, bucketed by owner, through MPI_Alltoallv.  A rank
  * that has sent everything keeps joining rounds with nothing until no
  * rank has more, so ranks with unequal inputs never wait on each other
  * forever, and a rank that fails says so in the next status instead of
@@ -21,6 +21,7 @@
 #include "shard_mpi.h"
 
 static int world_rank;
+static int world_broken; /* an MPI call failed: MPI_Finalize could hang */
 
 int shard_compile_rank(void)
 {
@@ -31,7 +32,8 @@ int shard_compile_rank(void)
 
 #include <mpi.h>
 
-#define BATCH 65536 /* notes a rank sends per round */
+#define BATCH_MAX 65536 /* notes a rank sends per round, at most */
+#define BATCH_MIN 16
 #define NAME_MAX_ 128 /* bytes of a schema or rule name sent */
 
 /* A note on the wire: 32 bytes. */
@@ -54,7 +56,6 @@ typedef struct {
 struct shard_mpi {
     MPI_Comm comm;
     int rank, size;
-    int owns_init;        /* MPI_Init was ours: MPI_Finalize at close */
     int failed;           /* agreed failure code, or 0 */
     int broken;           /* an MPI call failed: no more collectives */
     int local_rc;         /* a failure to report at the next round */
@@ -72,7 +73,7 @@ struct shard_mpi {
     uint64_t seq;
     uint8_t *fates;       /* 2 bits per note */
     wire_note *pend;      /* queued for the next round */
-    size_t n_pend;
+    size_t n_pend, batch; /* and how many make a round */
     size_t *order;        /* send position -> index in pend */
 
     owner_entry *slots;   /* keys this rank owns: open addressing */
@@ -84,6 +85,7 @@ struct shard_mpi {
     int *acount, *adispl, *bcount, *bdispl; /* answers out, answers in */
     int has_comm;
     uint64_t bytes_sent, total_bytes, total_notes;
+    uint64_t rounds;      /* collective rounds so far */
 
     shard_file_info *files[SHARD_LABEL_COUNT];
     char schema[NAME_MAX_];
@@ -102,7 +104,7 @@ static int mpi_check(shard_mpi *m, int rc, const char *what)
     if (rc == MPI_SUCCESS)
         return 0;
     MPI_Error_string(rc, s, &len);
-    m->broken = 1;
+    m->broken = world_broken = 1;
     m->failed = shard_errf(m->err, SHARD_EIO, "mpi: %s: %.*s", what, len,
                            s);
     return m->failed;
@@ -140,6 +142,7 @@ static int round_status(shard_mpi *m, int more_here, int rc, int *more)
 
     if (m->failed)
         return m->failed;
+    m->rounds++;
     if (mpi_check(m, MPI_Allreduce(in, out, 2, MPI_INT, MPI_MAX, m->comm),
                   "MPI_Allreduce") < 0)
         return m->failed;
@@ -160,8 +163,33 @@ int shard_mpi_agree(shard_mpi *m, int rc)
 
 /* ---- handle ------------------------------------------------------------ */
 
-int shard_mpi_open(shard_mpi **out, int policy, const char *tmpdir,
-                   char *err)
+/*
+ * MPI_Finalize waits for every rank, so it runs at exit: a rank then
+ * cannot end the job (mpirun stops the others once one exits non-zero)
+ * before rank 0 has told why it failed.
+ */
+static void finalize_at_exit(void)
+{
+    int done = 0;
+
+    MPI_Finalized(&done);
+    if (!done && !world_broken)
+        MPI_Finalize();
+}
+
+/* Notes per round: the batches in flight (one out, `size` in) take at
+ * most half of mem_limit. */
+static size_t batch_size(uint64_t mem_limit, int size)
+{
+    uint64_t n = mem_limit ? mem_limit / (2 * sizeof(wire_note) *
+                                          (uint64_t)(size + 1))
+                           : BATCH_MAX;
+
+    return n < BATCH_MIN ? BATCH_MIN : n > BATCH_MAX ? BATCH_MAX : n;
+}
+
+int shard_mpi_open(shard_mpi **out, int policy, uint64_t mem_limit,
+                   const char *tmpdir, char *err)
 {
     shard_mpi *m = calloc(1, sizeof(*m));
     int inited = 0, provided;
@@ -180,7 +208,7 @@ int shard_mpi_open(shard_mpi **out, int policy, const char *tmpdir,
             free(m);
             return shard_errf(err, SHARD_EIO, "mpi: MPI_Init failed");
         }
-        m->owns_init = 1;
+        atexit(finalize_at_exit);
     }
     *out = m;
     if (mpi_check(m, MPI_Comm_dup(MPI_COMM_WORLD, &m->comm),
@@ -193,8 +221,9 @@ int shard_mpi_open(shard_mpi **out, int policy, const char *tmpdir,
     world_rank = m->rank;
     snprintf(m->prefix, sizeof(m->prefix), "r%04d-", m->rank);
     m->scount = calloc((size_t)m->size * 8, sizeof(int));
-    m->pend = malloc(BATCH * sizeof(*m->pend));
-    m->order = malloc(BATCH * sizeof(*m->order));
+    m->batch = batch_size(mem_limit, m->size);
+    m->pend = malloc(m->batch * sizeof(*m->pend));
+    m->order = malloc(m->batch * sizeof(*m->order));
     if (!m->scount || !m->pend || !m->order)
         return shard_errf(err, SHARD_ENOMEM, "out of memory");
     m->sdispl = m->scount + m->size;
@@ -225,12 +254,8 @@ void shard_mpi_close(shard_mpi *m)
     free(m->sbuf);
     free(m->rbuf);
     free(m->scount);
-    if (!m->broken) {
-        if (m->has_comm)
-            MPI_Comm_free(&m->comm);
-        if (m->owns_init)
-            MPI_Finalize();
-    }
+    if (!m->broken && m->has_comm)
+        MPI_Comm_free(&m->comm);
     free(m);
 }
 
@@ -510,7 +535,7 @@ int shard_mpi_note(shard_mpi *m, uint32_t input, const shard_key *k,
                           strerror(errno));
     m->n_notes++;
     m->pend[m->n_pend++] = n;
-    if (m->n_pend == BATCH && (rc = notes_round(m, 1, 0)) < 0)
+    if (m->n_pend == m->batch && (rc = notes_round(m, 1, 0)) < 0)
         return rc;
     return 0;
 }
@@ -575,8 +600,8 @@ static int fetch_fates(shard_mpi *m)
     while (more) {
         n = 0;
         if (m->local_rc == 0 && m->spool)
-            n = fread(m->pend, sizeof(wire_note), BATCH, m->spool);
-        if (m->local_rc == 0 && n < BATCH && base + n < m->n_notes)
+            n = fread(m->pend, sizeof(wire_note), m->batch, m->spool);
+        if (m->local_rc == 0 && n < m->batch && base + n < m->n_notes)
             m->local_rc = shard_errf(m->err, SHARD_EIO, "mpi: note spool "
                                      "cut short");
         if (m->local_rc < 0)
@@ -780,10 +805,11 @@ int shard_mpi_gather(shard_mpi *m, shard_manifest_data *d,
 }
 
 void shard_mpi_traffic(const shard_mpi *m, uint64_t *bytes,
-                       uint64_t *notes)
+                       uint64_t *notes, uint64_t *rounds)
 {
     *bytes = m->total_bytes;
     *notes = m->total_notes;
+    *rounds = m->rounds;
 }
 
 /* ---- pairs --------------------------------------------------------------- */
@@ -843,8 +869,8 @@ int shard_mpi_pairs_merge(shard_mpi *m, const char *outdir,
 
 #else /* built without MPI: no handle can be opened */
 
-int shard_mpi_open(shard_mpi **out, int policy, const char *tmpdir,
-                   char *err)
+int shard_mpi_open(shard_mpi **out, int policy, uint64_t mem_limit,
+                   const char *tmpdir, char *err)
 {
     *out = NULL;
     return shard_errf(err, SHARD_EINVAL, "--mpi: this shard was built "
@@ -911,9 +937,9 @@ int shard_mpi_gather(shard_mpi *m, shard_manifest_data *d,
 }
 
 void shard_mpi_traffic(const shard_mpi *m, uint64_t *bytes,
-                       uint64_t *notes)
+                       uint64_t *notes, uint64_t *rounds)
 {
-    *bytes = *notes = 0;
+    *bytes = *notes = *rounds = 0;
 }
 
 int shard_mpi_pairs_dir(const shard_mpi *m, const char *outdir, char *buf,

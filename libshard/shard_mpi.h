@@ -33,13 +33,14 @@ typedef struct shard_mpi shard_mpi;
 
 /*
  * Joins the job (MPI_Init unless the caller did, then MPI_Finalize at
- * close).  `policy` is the --conflicts policy; `tmpdir` holds this rank's
- * spool of notes; `err` (SHARD_ERRMAX bytes) receives messages and must
- * outlive the handle.  Returns 0, SHARD_EINVAL (built without MPI) or
- * SHARD_ENOMEM.
+ * exit).  `policy` is the --conflicts policy; the notes in flight take
+ * at most half of `mem_limit` (0: 64 Ki notes a round); `tmpdir` holds
+ * this rank's spool of notes; `err` (SHARD_ERRMAX bytes) receives
+ * messages and must outlive the handle.  Returns 0, SHARD_EINVAL (built
+ * without MPI) or SHARD_ENOMEM.
  */
-int shard_mpi_open(shard_mpi **out, int policy, const char *tmpdir,
-                   char *err);
+int shard_mpi_open(shard_mpi **out, int policy, uint64_t mem_limit,
+                   const char *tmpdir, char *err);
 void shard_mpi_close(shard_mpi *m);
 
 int shard_mpi_rank(const shard_mpi *m);
@@ -88,10 +89,10 @@ int shard_mpi_gather(shard_mpi *m, shard_manifest_data *d,
                      shard_accounting *acct, shard_input_stats *inputs,
                      shard_examples *ex);
 
-/* Bytes this job's ranks sent each other for dedup, and its notes;
- * known on rank 0 after shard_mpi_gather. */
+/* Bytes this job's ranks sent each other for dedup and its notes, known
+ * on rank 0 after shard_mpi_gather; the collective rounds so far. */
 void shard_mpi_traffic(const shard_mpi *m, uint64_t *bytes,
-                       uint64_t *notes);
+                       uint64_t *notes, uint64_t *rounds);
 
 /* Where this rank's pairs table goes (DIR itself on rank 0), created. */
 int shard_mpi_pairs_dir(const shard_mpi *m, const char *outdir, char *buf,

@@ -21,7 +21,6 @@
 #include "shard_mpi.h"
 
 static int world_rank;
-static int world_broken; /* an MPI call failed: MPI_Finalize could hang */
 
 int shard_compile_rank(void)
 {
@@ -31,6 +30,8 @@ int shard_compile_rank(void)
 #ifdef SHARD_MPI
 
 #include <mpi.h>
+
+static int world_broken; /* an MPI call failed: MPI_Finalize could hang */
 
 #define BATCH_MAX 65536 /* notes a rank sends per round, at most */
 #define BATCH_MIN 16
@@ -63,6 +64,7 @@ struct shard_mpi {
     char *err;
     char prefix[16];
     char tmpdir[4096];
+    char pairs_dir[4200]; /* this rank's own, but on rank 0; or "" */
     unsigned char *mine;
     int *owner_of_input;
     size_t n_inputs;
@@ -238,8 +240,15 @@ int shard_mpi_open(shard_mpi **out, int policy, uint64_t mem_limit,
 
 void shard_mpi_close(shard_mpi *m)
 {
+    char p[4400];
+
     if (!m)
         return;
+    if (m->pairs_dir[0]) { /* left by a failed job; gone after merging */
+        snprintf(p, sizeof(p), "%s/pairs", m->pairs_dir);
+        rmdir(p);
+        rmdir(m->pairs_dir);
+    }
     if (m->spool)
         fclose(m->spool);
     for (int l = 0; l < SHARD_LABEL_COUNT; l++)
@@ -819,7 +828,7 @@ static void rank_dir(const char *outdir, int rank, char *buf, size_t cap)
     snprintf(buf, cap, "%s/.r%04d", outdir, rank);
 }
 
-int shard_mpi_pairs_dir(const shard_mpi *m, const char *outdir, char *buf,
+int shard_mpi_pairs_dir(shard_mpi *m, const char *outdir, char *buf,
                         size_t cap)
 {
     if (m->rank == 0) {
@@ -829,6 +838,7 @@ int shard_mpi_pairs_dir(const shard_mpi *m, const char *outdir, char *buf,
     rank_dir(outdir, m->rank, buf, cap);
     if (mkdir(buf, 0755) != 0 && errno != EEXIST)
         return shard_errf(m->err, SHARD_EIO, "%s: %s", buf, strerror(errno));
+    snprintf(m->pairs_dir, sizeof(m->pairs_dir), "%s", buf);
     return 0;
 }
 
@@ -942,7 +952,7 @@ void shard_mpi_traffic(const shard_mpi *m, uint64_t *bytes,
     *bytes = *notes = *rounds = 0;
 }
 
-int shard_mpi_pairs_dir(const shard_mpi *m, const char *outdir, char *buf,
+int shard_mpi_pairs_dir(shard_mpi *m, const char *outdir, char *buf,
                         size_t cap)
 {
     return no_handle();

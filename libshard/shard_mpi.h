@@ -94,8 +94,9 @@ int shard_mpi_gather(shard_mpi *m, shard_manifest_data *d,
 void shard_mpi_traffic(const shard_mpi *m, uint64_t *bytes,
                        uint64_t *notes, uint64_t *rounds);
 
-/* Where this rank's pairs table goes (DIR itself on rank 0), created. */
-int shard_mpi_pairs_dir(const shard_mpi *m, const char *outdir, char *buf,
+/* Where this rank's pairs table goes (DIR itself on rank 0), created;
+ * close removes it if it is left empty. */
+int shard_mpi_pairs_dir(shard_mpi *m, const char *outdir, char *buf,
                         size_t cap);
 
 /* Rank 0, after shard_mpi_agree: adds the other ranks' pairs to w and

@@ -104,6 +104,8 @@ mpi -q -j1 --strict "$TMP/bad" -o "$TMP/strict" > "$TMP/strict.out" 2>&1
 status=$?
 check strict_fails_the_job test "$status" -eq 3
 check strict_leaves_no_manifest test ! -e "$TMP/strict/manifest.json"
+check strict_leaves_no_rank_directory sh -c "
+    ! ls -a '$TMP/strict' | grep -q -e '^\.r0' -e '^\.mpi'"
 # mpirun's own lines may cut into ours between "shard: " and the rest.
 check strict_one_line sh -c "
     test \$(grep -c 'compile: rank' '$TMP/strict.out') -eq 1 &&

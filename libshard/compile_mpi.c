@@ -352,26 +352,32 @@ static int room(unsigned char **buf, size_t *cap, size_t n)
 }
 
 /*
- * Copies the n queued notes into the send buffer by owner, setting the
- * send counts (bytes) and m->order.  0 or SHARD_ENOMEM.
+ * Copies the n queued notes into the send buffer by owner (a counting
+ * sort: each owner's notes keep their order), setting the send counts
+ * and displacements (bytes) and m->order.  0 or SHARD_ENOMEM.
  */
 static int bucket(shard_mpi *m, size_t n)
 {
-    size_t at = 0;
+    int *next = m->bdispl; /* free until the answers come back */
 
     if (room(&m->sbuf, &m->cap_s, n * sizeof(wire_note)) < 0)
         return SHARD_ENOMEM;
+    memset(m->scount, 0, (size_t)m->size * sizeof(int));
+    for (size_t i = 0; i < n; i++)
+        m->scount[owner_of_key(m, m->pend[i].hi)]++;
     for (int r = 0; r < m->size; r++) {
-        m->sdispl[r] = (int)(at * sizeof(wire_note));
-        for (size_t i = 0; i < n; i++) {
-            if (owner_of_key(m, m->pend[i].hi) != r)
-                continue;
-            memcpy(m->sbuf + at * sizeof(wire_note), &m->pend[i],
-                   sizeof(wire_note));
-            m->order[at++] = i;
-        }
-        m->scount[r] = (int)(at * sizeof(wire_note)) - m->sdispl[r];
+        next[r] = r ? next[r - 1] + m->scount[r - 1] : 0;
+        m->sdispl[r] = next[r] * (int)sizeof(wire_note);
     }
+    for (size_t i = 0; i < n; i++) {
+        int at = next[owner_of_key(m, m->pend[i].hi)]++;
+
+        memcpy(m->sbuf + (size_t)at * sizeof(wire_note), &m->pend[i],
+               sizeof(wire_note));
+        m->order[at] = i;
+    }
+    for (int r = 0; r < m->size; r++)
+        m->scount[r] *= (int)sizeof(wire_note);
     return 0;
 }
 

@@ -102,6 +102,30 @@ sed -n 's/^shard: \(mpi: .*\)/traffic: \1/p' "$TMP/four.out"
 mpi -q -j1 --conflicts keep "$C" -o "$TMP/four-keep" > /dev/null 2>&1
 same_set conflicts_keep "$TMP/one-keep" "$TMP/four-keep"
 
+# More ranks than inputs: two ranks read nothing and still take part;
+# an input cut short is reported by --keep-going from the rank that read
+# it; --force replaces the dataset from rank 0.
+head -c 3000 "$C/b.jsonl.gz" > "$TMP/cut.jsonl.gz"
+"$SHARD" compile -q -j1 --keep-going "$C/a.jsonl" "$TMP/cut.jsonl.gz" \
+    -o "$TMP/one-two" 2> /dev/null
+mpi -q -j1 --keep-going "$C/a.jsonl" "$TMP/cut.jsonl.gz" -o "$TMP/four" \
+    --force > /dev/null 2>&1
+same_set two_inputs_keep_going_force "$TMP/one-two" "$TMP/four"
+check cut_input_counted json_get "$TMP/four/manifest.json" "
+    j.accounting.inputs_failed === 1 && j.inputs[1].error.length > 0 &&
+    j.shards.every(s => /\/r000[01]-/.test(s.path)) || process.exit(1)"
+
+# What a rank cannot do alone is refused before MPI starts.
+"$SHARD" compile --mpi - -o "$TMP/refused" < "$C/a.jsonl" \
+    > "$TMP/refused.out" 2>&1
+"$SHARD" compile --mpi --near-dup 0.9 "$C" -o "$TMP/refused" \
+    >> "$TMP/refused.out" 2>&1
+check refuses_stdin_and_near_dup sh -c "
+    grep -q 'standard input cannot be read by several ranks' \
+        '$TMP/refused.out' &&
+    grep -q -- '--mpi: not with --near-dup' '$TMP/refused.out' &&
+    test ! -e '$TMP/refused/manifest.json'"
+
 # A rank fails: one input holds a bad row, under --strict.
 cp -r "$C" "$TMP/bad"
 sed -i '7s/.*/{"chosen": 1/' "$TMP/bad/c.jsonl"

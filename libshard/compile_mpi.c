@@ -2,13 +2,15 @@
  * compile_mpi.c - one rank's part of `shard compile --mpi` (shard_mpi.h).
  *
  * The exchange runs in rounds, each collective: a status (does any rank
- * have more to send; has any rank failed), then each rank's batch of at
- * most a batch of notes, bucketed by owner, through MPI_Alltoallv.  A rank
- * that has sent everything keeps joining rounds with nothing until no
- * rank has more, so ranks with unequal inputs never wait on each other
- * forever, and a rank that fails says so in the next status instead of
- * leaving the others blocked.  Memory per rank: a batch out, at most
- * `size` batches in, and the owner table of the keys in its hash range.
+ * have more to send; has any rank failed), then the notes each rank has
+ * queued (a batch at most), bucketed by owner, through MPI_Alltoallv.  A
+ * rank that has sent everything keeps joining rounds with nothing until
+ * no rank has more, so ranks with unequal inputs never wait on each
+ * other forever, and a rank that fails says so in the next status
+ * instead of leaving the others blocked.  Memory per rank: a batch out,
+ * what the others send it in a round (a batch each at most, about one
+ * batch in all as keys spread evenly), and the owner table of the keys
+ * in its hash range.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -245,6 +247,9 @@ void shard_mpi_close(shard_mpi *m)
     if (!m)
         return;
     if (m->pairs_dir[0]) { /* left by a failed job; gone after merging */
+        snprintf(p, sizeof(p), "%s/%s", m->pairs_dir, SHARD_PAIRS_PATH);
+        if (m->failed)
+            unlink(p);
         snprintf(p, sizeof(p), "%s/pairs", m->pairs_dir);
         rmdir(p);
         rmdir(m->pairs_dir);

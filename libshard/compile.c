@@ -1461,6 +1461,8 @@ static int outdir_ready(compiler *c)
 {
     int rc = c->mpi && shard_mpi_rank(c->mpi) != 0 ? 0 : prepare_outdir(c);
 
+    if (c->mpi && rc == 0 && shard_mpi_rank(c->mpi) == 0)
+        rc = shard_mpi_clean(c->mpi, c->outdir);
     return c->mpi ? shard_mpi_agree(c->mpi, rc) : rc;
 }
 

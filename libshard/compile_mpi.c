@@ -12,6 +12,7 @@
  * batch in all as keys spread evenly), and the owner table of the keys
  * in its hash range.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,6 +168,8 @@ int shard_mpi_agree(shard_mpi *m, int rc)
 
 /* ---- handle ------------------------------------------------------------ */
 
+static void rank_dir_remove(const char *dir);
+
 /*
  * MPI_Finalize waits for every rank, so it runs at exit: a rank then
  * cannot end the job (mpirun stops the others once one exits non-zero)
@@ -242,18 +245,10 @@ int shard_mpi_open(shard_mpi **out, int policy, uint64_t mem_limit,
 
 void shard_mpi_close(shard_mpi *m)
 {
-    char p[4400];
-
     if (!m)
         return;
-    if (m->pairs_dir[0]) { /* left by a failed job; gone after merging */
-        snprintf(p, sizeof(p), "%s/%s", m->pairs_dir, SHARD_PAIRS_PATH);
-        if (m->failed)
-            unlink(p);
-        snprintf(p, sizeof(p), "%s/pairs", m->pairs_dir);
-        rmdir(p);
-        rmdir(m->pairs_dir);
-    }
+    if (m->pairs_dir[0] && m->failed) /* else rank 0 took it */
+        rank_dir_remove(m->pairs_dir);
     if (m->spool)
         fclose(m->spool);
     for (int l = 0; l < SHARD_LABEL_COUNT; l++)
@@ -888,6 +883,42 @@ int shard_mpi_pairs_merge(shard_mpi *m, const char *outdir,
     return rc;
 }
 
+/* Removes a rank directory: its pairs table, finished or not, and it. */
+static void rank_dir_remove(const char *dir)
+{
+    char p[4400];
+
+    snprintf(p, sizeof(p), "%s/%s", dir, SHARD_PAIRS_PATH);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s/pairs/.00000.pairs.tmp", dir);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s/pairs", dir);
+    rmdir(p);
+    rmdir(dir);
+}
+
+int shard_mpi_clean(shard_mpi *m, const char *outdir)
+{
+    DIR *d = opendir(outdir);
+    struct dirent *e;
+    char p[4400];
+
+    if (!d)
+        return shard_errf(m->err, SHARD_EIO, "%s: %s", outdir,
+                          strerror(errno));
+    while ((e = readdir(d))) {
+        const char *n = e->d_name;
+
+        if (strlen(n) == 6 && n[0] == '.' && n[1] == 'r' &&
+            strspn(n + 2, "0123456789") == 4) {
+            snprintf(p, sizeof(p), "%s/%s", outdir, n);
+            rank_dir_remove(p);
+        }
+    }
+    closedir(d);
+    return 0;
+}
+
 #else /* built without MPI: no handle can be opened */
 
 int shard_mpi_open(shard_mpi **out, int policy, uint64_t mem_limit,
@@ -971,6 +1002,11 @@ int shard_mpi_pairs_dir(shard_mpi *m, const char *outdir, char *buf,
 
 int shard_mpi_pairs_merge(shard_mpi *m, const char *outdir,
                           shard_pairs_writer *w)
+{
+    return no_handle();
+}
+
+int shard_mpi_clean(shard_mpi *m, const char *outdir)
 {
     return no_handle();
 }

@@ -104,4 +104,8 @@ int shard_mpi_pairs_dir(shard_mpi *m, const char *outdir, char *buf,
 int shard_mpi_pairs_merge(shard_mpi *m, const char *outdir,
                           shard_pairs_writer *w);
 
+/* Rank 0, once DIR is ready: removes the rank directories (DIR/.rNNNN)
+ * a killed job left.  0 or SHARD_EIO. */
+int shard_mpi_clean(shard_mpi *m, const char *outdir);
+
 #endif

@@ -168,3 +168,12 @@ kill "$holder" 2> /dev/null
 check found_the_rank test -n "$victim"
 check killed_rank_fails_the_job test "$status" -ne 0
 check killed_rank_leaves_no_manifest test ! -e "$TMP/killed/manifest.json"
+
+# The next job over the killed one's directory, with --force, leaves none
+# of its rank directories.
+ls -a "$TMP/killed" > "$TMP/killed.ls"
+check killed_job_left_rank_directories grep -q '^\.r0' "$TMP/killed.ls"
+mpi -q -j1 "$C" -o "$TMP/killed" --force > /dev/null 2>&1
+same_set force_after_killed_job "$TMP/one" "$TMP/killed"
+check force_removes_rank_directories sh -c "
+    ! ls -a '$TMP/killed' | grep -q '^\.r0'"

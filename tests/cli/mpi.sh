@@ -97,6 +97,10 @@ check no_temporary_files_left sh -c "
 # The traffic, for docs/DISTRIBUTED.md (in the test log).
 sed -n 's/^shard: \(mpi: .*\)/traffic: \1/p' "$TMP/four.out"
 
+# Neither the workers per rank nor the size of the rounds changes a byte.
+mpi -q -j2 "$C" -o "$TMP/four-j2" > /dev/null 2>&1
+check same_bytes_for_any_j_and_round diff -r "$TMP/four" "$TMP/four-j2"
+
 # Another policy: the kept records of a conflict are flagged.
 "$SHARD" compile -q -j1 --conflicts keep "$C" -o "$TMP/one-keep"
 mpi -q -j1 --conflicts keep "$C" -o "$TMP/four-keep" > /dev/null 2>&1

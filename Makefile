@@ -66,6 +66,8 @@ MPI_CFLAGS = $(if $(filter 1,$(MPI)),-DSHARD_MPI \
                  $(shell $(MPICC) --showme:compile))
 MPI_LIBS = $(if $(filter 1,$(MPI)),$(shell $(MPICC) --showme:link))
 LIBS += $(MPI_LIBS)
+# What static users of libshard.a then link too (libshard.pc).
+MPI_PC := $(if $(filter 1,$(MPI)), ompi-c)
 
 READER_OBJ := $(READER_SRC:%.c=$(BUILD)/%.o)
 LIB_OBJ := $(READER_OBJ) $(COMPILE_CSRC:%.c=$(BUILD)/%.o) \
@@ -147,9 +149,10 @@ $(BUILD)/shard: $(CMD_OBJ) $(BUILD)/libshard.a
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) -o $@ $(CMD_OBJ) $(BUILD)/libshard.a $(LDFLAGS) $(LIBS)
 
-$(BUILD)/libshard.pc: libshard/libshard.pc.in
+$(BUILD)/libshard.pc: libshard/libshard.pc.in $(MPI_STAMP)
 	@mkdir -p $(BUILD)
-	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' $< > $@
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' \
+	    -e 's|@MPI@|$(MPI_PC)|' $< > $@
 
 $(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/libshard.a
 	@mkdir -p $(dir $@)
@@ -332,6 +335,7 @@ install: all
 	    libshard/shard_compile.h libshard/shard_pairs.h \
 	    $(DESTDIR)$(PREFIX)/include/libshard/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' \
+	    -e 's|@MPI@|$(MPI_PC)|' \
 	    libshard/libshard.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libshard.pc
 	install -m 644 docs/shard.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -d $(DESTDIR)$(PYTHON_SITE)/shard

@@ -48,7 +48,26 @@ READER_SRC += libshard/tombstones.c
 COMPILE_CSRC := $(filter-out $(READER_SRC),$(wildcard libshard/*.c)) \
                 $(wildcard formats/*.c)
 COMPILE_CXXSRC := $(wildcard libshard/*.cc)
-LIBS := $(READER_LIBS) -larchive -lsimdjson -lpcre2-8 -lutf8proc -lstdc++ -lm
+LIBS = $(READER_LIBS) -larchive -lsimdjson -lpcre2-8 -lutf8proc -lstdc++ -lm
+
+# MPI (compile --mpi, libshard/compile_mpi.c): MPI=1 builds it, installing
+# Open MPI when missing; MPI=0 leaves it out; unset, it is built when
+# mpicc is found, and always for `make check`.  The reader side never
+# links it.
+MPICC ?= mpicc
+DEB_MPI := libopenmpi-dev openmpi-bin
+ifeq ($(origin MPI),undefined)
+MPI := $(if $(filter check,$(MAKECMDGOALS)),1,$(if $(shell command -v \
+          $(MPICC) 2>/dev/null),1,0))
+endif
+MPI_STAMP := $(BUILD)/.mpi-$(MPI)
+# Expanded when used, after $(MPI_STAMP) installed Open MPI.
+MPI_CFLAGS = $(if $(filter 1,$(MPI)),-DSHARD_MPI \
+                 $(shell $(MPICC) --showme:compile))
+MPI_LIBS = $(if $(filter 1,$(MPI)),$(shell $(MPICC) --showme:link))
+LIBS += $(MPI_LIBS)
+# What static users of libshard.a then link too (libshard.pc).
+MPI_PC := $(if $(filter 1,$(MPI)), ompi-c)
 
 READER_OBJ := $(READER_SRC:%.c=$(BUILD)/%.o)
 LIB_OBJ := $(READER_OBJ) $(COMPILE_CSRC:%.c=$(BUILD)/%.o) \
@@ -98,6 +117,16 @@ $(BUILD)/%.o: %.c $(DEPS_STAMP) $(wildcard libshard/*.h formats/*.h)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
+$(MPI_STAMP): $(DEPS_STAMP)
+	@$(if $(filter 1,$(MPI)),$(call install_debs,$(DEB_MPI)))
+	@rm -f $(BUILD)/.mpi-* && touch $@
+
+$(BUILD)/libshard/compile_mpi.o: libshard/compile_mpi.c $(MPI_STAMP) \
+                                 $(wildcard libshard/*.h)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) $(MPI_CFLAGS) -c $< -o $@
+
 $(BUILD)/%.o: %.cc $(DEPS_STAMP) $(wildcard libshard/*.h)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CXX     $<")
@@ -120,9 +149,10 @@ $(BUILD)/shard: $(CMD_OBJ) $(BUILD)/libshard.a
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) -o $@ $(CMD_OBJ) $(BUILD)/libshard.a $(LDFLAGS) $(LIBS)
 
-$(BUILD)/libshard.pc: libshard/libshard.pc.in
+$(BUILD)/libshard.pc: libshard/libshard.pc.in $(MPI_STAMP)
 	@mkdir -p $(BUILD)
-	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' $< > $@
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' \
+	    -e 's|@MPI@|$(MPI_PC)|' $< > $@
 
 $(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/libshard.a
 	@mkdir -p $(dir $@)
@@ -313,6 +343,7 @@ install: all
 	    libshard/shard_merge.h \
 	    $(DESTDIR)$(PREFIX)/include/libshard/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' \
+	    -e 's|@MPI@|$(MPI_PC)|' \
 	    libshard/libshard.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libshard.pc
 	install -m 644 docs/shard.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -d $(DESTDIR)$(PYTHON_SITE)/shard

@@ -186,6 +186,8 @@ int cmd_compile(int argc, char **argv)
          "write the summary as JSON to FILE"},
         {"jobs", 'j', OPT_INT, &o.threads, "N",
          "worker threads (default: one per core); same output for any N"},
+        {"mpi", 0, OPT_FLAG, &o.mpi, NULL,
+         "run as one rank of an MPI job (under mpirun or srun)"},
         {NULL, 0, 0, NULL, NULL, NULL},
     };
     cli_command cmd = {"compile", "INPUT... -o DIR | --append DIR INPUT...",
@@ -244,6 +246,11 @@ int cmd_compile(int argc, char **argv)
     compile_cost_measure(&cost, t0);
     cost.bytes = pl.bytes;
     cost.jobs = compile_jobs(o.threads);
+    /* Under --mpi every rank knows the outcome; rank 0 tells it. */
+    if (shard_compile_rank() != 0)
+        return rc == SHARD_EINPUT && o.strict ? EXIT_STRICT
+               : rc < 0                      ? EXIT_FAIL
+                                             : EXIT_OK;
     if (rc < 0) {
         cli_error("compile: %s", shard_last_error());
         if (report)

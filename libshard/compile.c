@@ -33,6 +33,7 @@
 #include "json.h"
 #include "pretok.h"
 #include "schema.h"
+#include "shard_mpi.h"
 #include "shard_pairs.h"
 #include "shard_tokenizer.h"
 
@@ -173,6 +174,8 @@ typedef struct {
     shard_journal_mark row_mark;              /* at the row committing */
     shard_journal_mark open_mark[SHARD_LABEL_COUNT]; /* open shard's */
     int open[SHARD_LABEL_COUNT];  /* the stream's shard has a record */
+    shard_mpi *mpi;           /* --mpi: this rank's part, or NULL */
+    const unsigned char *mine; /* --mpi: the inputs this rank reads */
 } compiler;
 
 /* A worker's own parser, emitter and buffers. */
@@ -663,7 +666,7 @@ static void row_format(compiler *c, const row_slot *row,
         snprintf(in->format, sizeof(in->format), "mixed");
 }
 
-static int dedup_note_row(compiler *c, shard_emit *e);
+static int dedup_note_row(compiler *c, shard_emit *e, uint32_t input);
 static int dedup_decide_row(compiler *c, shard_emit *e);
 static int record_kept(const emitted *r);
 
@@ -714,7 +717,7 @@ static int commit_row(compiler *c, batch *b, const row_slot *row,
     }
     row_view(&v, b, row);
     if (c->scanning)
-        return dedup_note_row(c, &v);
+        return dedup_note_row(c, &v, file_index);
     if ((rc = dedup_decide_row(c, &v)) < 0)
         return rc;
     c->acct->records += v.n;
@@ -812,6 +815,9 @@ static int dedup_failed(compiler *c, int rc)
 {
     const char *msg = shard_dedup_errmsg(c->dedup);
 
+    if (c->mpi)
+        return rc; /* the MPI part wrote c->err */
+
     return shard_errf(c->err, rc, "%s", msg[0] ? msg : shard_strerror(rc));
 }
 
@@ -820,16 +826,20 @@ static int dedup_failed(compiler *c, int rc)
  * Once the table has gone to disk, the rest of this sweep notes nothing:
  * it runs again from the start.
  */
-static int dedup_note_row(compiler *c, shard_emit *e)
+static int dedup_note_row(compiler *c, shard_emit *e, uint32_t input)
 {
     int rc = 0;
 
     for (size_t i = 0; rc == 0 && !c->restart && i < e->n + e->n_pairs;
          i++) {
         shard_key k = i < e->n ? e->recs[i].key : pair_key(e, i - e->n);
+        int label = i < e->n ? e->recs[i].label : SHARD_DEDUP_PAIR;
 
-        rc = shard_dedup_note(c->dedup, &k, i < e->n ? e->recs[i].label
-                                                     : SHARD_DEDUP_PAIR);
+        if (c->mpi) {
+            rc = shard_mpi_note(c->mpi, input, &k, label);
+            continue;
+        }
+        rc = shard_dedup_note(c->dedup, &k, label);
         if (rc == SHARD_DEDUP_RESTART) {
             c->restart = 1;
             rc = 0;
@@ -893,8 +903,10 @@ static int dedup_decide_row(compiler *c, shard_emit *e)
     for (size_t i = 0; rc >= 0 && i < e->n; i++) {
         emitted *r = &e->recs[i];
 
-        rc = r->fate = shard_dedup_decide(c->dedup, &r->key, r->label,
-                                          (uint32_t)next[r->label]);
+        rc = r->fate = c->mpi ? shard_mpi_decide(c->mpi)
+                              : shard_dedup_decide(c->dedup, &r->key,
+                                                   r->label,
+                                                   (uint32_t)next[r->label]);
         if (rc == SHARD_FATE_KEEP_FLAGGED)
             r->flags |= SHARD_RECORD_FLAG_CONFLICT;
         if (rc >= 0)
@@ -908,7 +920,8 @@ static int dedup_decide_row(compiler *c, shard_emit *e)
         shard_key k = pair_key(e, i);
         emitted_pair *p = &e->pairs[i];
 
-        rc = shard_dedup_decide(c->dedup, &k, SHARD_DEDUP_PAIR, 0);
+        rc = c->mpi ? shard_mpi_decide(c->mpi)
+                    : shard_dedup_decide(c->dedup, &k, SHARD_DEDUP_PAIR, 0);
         p->kept = 0;
         if (record_dropped(&e->recs[p->chosen]) ||
             record_dropped(&e->recs[p->rejected]))
@@ -1299,6 +1312,8 @@ static int read_rows(compiler *c, reader *rd, batch *b)
     batch_clear(b);
     b->first_row = rd->rows;
     if (!rd->input) {
+        while (c->mine && rd->next < rd->n && !c->mine[rd->next])
+            rd->next++; /* another rank's */
         if (rd->next == rd->n)
             return 0;
         rd->index = (uint32_t)rd->next++;
@@ -1572,6 +1587,8 @@ static int dedup_sweep(compiler *c, char *const *inputs, size_t n)
         rc = run_sweep(c, inputs, n);
     } while (rc == 0 && c->restart);
     c->scanning = 0;
+    if (c->mpi && (rc = shard_mpi_resolve(c->mpi, rc)) < 0)
+        return rc;
     if (rc == 0 && (rc = shard_dedup_resolve(c->dedup)) < 0)
         return dedup_failed(c, rc);
     if (rc == 0 && c->app) {
@@ -1635,17 +1652,18 @@ static int resume_check(compiler *c)
  * Starts the journal of committed shards or, with --resume, reads the
  * interrupted compile's and clears what it left that no line names.  A
  * compile killed before its journal existed had committed nothing: it
- * starts again from the beginning.  A compile that appends keeps no
- * journal (LIMITATIONS.md).
+ * starts again from the beginning.  A compile that appends, or runs
+ * under MPI, keeps no journal (LIMITATIONS.md).
  */
 static int journal_open(compiler *c)
 {
     char *fp;
     int rc;
 
-    if (c->opt->append)
+    if (c->opt->append || c->mpi)
         return c->opt->resume ? shard_errf(c->err, SHARD_EINVAL, "--resume "
-                                           "and --append exclude each other")
+                                           "and --%s exclude each other",
+                                           c->mpi ? "mpi" : "append")
                               : 0;
     for (size_t i = 0; c->opt->resume && i < c->n_inputs; i++)
         if (strcmp(c->paths[i], "-") == 0)
@@ -1725,6 +1743,17 @@ static int prepare_outdir(compiler *c)
     return 0;
 }
 
+/* Makes the output directory ready; under --mpi rank 0 does, and the
+ * others wait for it. */
+static int outdir_ready(compiler *c)
+{
+    int rc = c->mpi && shard_mpi_rank(c->mpi) != 0 ? 0 : prepare_outdir(c);
+
+    if (c->mpi && rc == 0 && shard_mpi_rank(c->mpi) == 0)
+        rc = shard_mpi_clean(c->mpi, c->outdir);
+    return c->mpi ? shard_mpi_agree(c->mpi, rc) : rc;
+}
+
 static int open_streams(compiler *c)
 {
     shard_writer_options w = SHARD_WRITER_OPTIONS_INIT;
@@ -1738,6 +1767,7 @@ static int open_streams(compiler *c)
     w.with_text = c->opt->with_text;
     w.tokenizer = c->tok_info;
     w.threads = c->n_workers > 1 ? (int)c->n_workers : 0;
+    w.prefix = c->mpi ? shard_mpi_prefix(c->mpi) : NULL;
     for (int l = 0; l < SHARD_LABEL_COUNT; l++) {
         w.first_seq = c->app ? shard_append_first_seq(c->app, l)
                              : c->done.n_files[l];
@@ -1748,7 +1778,11 @@ static int open_streams(compiler *c)
                                      c->done.n_files[l])) < 0)
             return shard_errf(c->err, rc, "%s", shard_last_error());
     }
-    if ((rc = shard_pairs_writer_open(&c->pairs, c->outdir)) < 0)
+    snprintf(dir, sizeof(dir), "%s", c->outdir);
+    if (c->mpi && (rc = shard_mpi_pairs_dir(c->mpi, c->outdir, dir,
+                                            sizeof(dir))) < 0)
+        return rc;
+    if ((rc = shard_pairs_writer_open(&c->pairs, dir)) < 0)
         return shard_errf(c->err, rc, "%s", shard_last_error());
     return 0;
 }
@@ -1845,7 +1879,7 @@ static int setup(compiler *c)
     ti->bos_id = bos >= 0 ? (uint32_t)bos : SHARD_NO_TOKEN;
     ti->eos_id = eos >= 0 ? (uint32_t)eos : SHARD_NO_TOKEN;
 
-    if ((rc = prepare_outdir(c)) < 0 || (rc = journal_open(c)) < 0)
+    if ((rc = outdir_ready(c)) < 0 || (rc = journal_open(c)) < 0)
         return rc;
     if (o->append) {
         if ((rc = shard_append_open(&c->app, c->outdir, ti, c->err)) < 0)
@@ -1855,37 +1889,88 @@ static int setup(compiler *c)
     return open_streams(c);
 }
 
-static int finish(compiler *c)
+static int finish_pairs(compiler *c, shard_manifest_data *d)
 {
-    shard_manifest_data d;
     uint64_t n_pairs;
     int rc;
 
+    if ((rc = shard_pairs_writer_finish(c->pairs, &n_pairs, &d->pairs_bytes,
+                                        &d->pairs_checksum)) < 0)
+        return shard_errf(c->err, rc, "%s",
+                          shard_pairs_writer_errmsg(c->pairs));
+    return 0;
+}
+
+/* Completes the label streams and fills in the rest of d. */
+static int finish_streams(compiler *c, shard_manifest_data *d)
+{
+    int rc;
+
+    for (int l = 0; l < SHARD_LABEL_COUNT; l++) {
+        if ((rc = shard_stream_finish(c->streams[l])) < 0)
+            return shard_errf(c->err, rc, "%s",
+                              shard_stream_errmsg(c->streams[l]));
+        d->files[l] = shard_stream_files(c->streams[l], &d->n_files[l]);
+    }
+    d->opt = c->opt;
+    d->schema = c->schema ? c->schema : "none";
+    d->tokenizer = &c->tok_info;
+    d->acct = c->acct;
+    d->examples = c->examples;
+    d->inputs = c->inputs;
+    d->n_inputs = c->n_inputs;
+    d->rules = c->rules;
+    d->n_rules = c->n_rules;
+    return 0;
+}
+
+/*
+ * --mpi: every rank completes its shards (and, but rank 0, its pairs);
+ * once all have, rank 0 takes in the others' figures and pairs and
+ * writes the manifest.  No key table is kept (no --append onto it).
+ */
+static int finish_mpi(compiler *c)
+{
+    shard_manifest_data d;
+    uint64_t bytes, notes, rounds;
+    int rank = shard_mpi_rank(c->mpi), rc;
+
+    memset(&d, 0, sizeof(d));
+    rc = finish_streams(c, &d);
+    if (rc == 0 && rank != 0)
+        rc = finish_pairs(c, &d);
+    if ((rc = shard_mpi_agree(c->mpi, rc)) < 0 ||
+        (rc = shard_mpi_gather(c->mpi, &d, c->acct, c->inputs,
+                               c->examples)) < 0)
+        return rc;
+    if (rank == 0) {
+        shard_mpi_traffic(c->mpi, &bytes, &notes, &rounds);
+        logf_(c, SHARD_MSG_INFO, "mpi: %d ranks sent %llu bytes in %llu "
+              "rounds for %llu dedup keys", shard_mpi_size(c->mpi),
+              (unsigned long long)bytes, (unsigned long long)rounds,
+              (unsigned long long)notes);
+        if ((rc = shard_mpi_pairs_merge(c->mpi, c->outdir, c->pairs)) == 0 &&
+            (rc = finish_pairs(c, &d)) == 0)
+            rc = shard_manifest_write(c->outdir, &d, c->err);
+    }
+    return shard_mpi_agree(c->mpi, rc);
+}
+
+static int finish(compiler *c)
+{
+    shard_manifest_data d;
+    int rc;
+
+    if (c->mpi)
+        return finish_mpi(c);
     memset(&d, 0, sizeof(d));
     for (int l = 0; l < SHARD_LABEL_COUNT; l++)
         if (c->acct->kept_by_label[l] < c->done.records[l])
             return shard_errf(c->err, SHARD_EINVAL, "%s: the inputs gave "
                               "fewer %s records than the journal's shards "
                               "hold", c->outdir, shard_label_name(l));
-    if ((rc = shard_pairs_writer_finish(c->pairs, &n_pairs, &d.pairs_bytes,
-                                        &d.pairs_checksum)) < 0)
-        return shard_errf(c->err, rc, "%s",
-                          shard_pairs_writer_errmsg(c->pairs));
-    for (int l = 0; l < SHARD_LABEL_COUNT; l++) {
-        if ((rc = shard_stream_finish(c->streams[l])) < 0)
-            return shard_errf(c->err, rc, "%s",
-                              shard_stream_errmsg(c->streams[l]));
-        d.files[l] = shard_stream_files(c->streams[l], &d.n_files[l]);
-    }
-    d.opt = c->opt;
-    d.schema = c->schema ? c->schema : "none";
-    d.tokenizer = &c->tok_info;
-    d.acct = c->acct;
-    d.examples = c->examples;
-    d.inputs = c->inputs;
-    d.n_inputs = c->n_inputs;
-    d.rules = c->rules;
-    d.n_rules = c->n_rules;
+    if ((rc = finish_pairs(c, &d)) < 0 || (rc = finish_streams(c, &d)) < 0)
+        return rc;
     if ((rc = dedup_save(c)) < 0 ||
         (c->app && (rc = shard_append_finish(c->app, &d, c->acct,
                                              c->err)) < 0) ||
@@ -1914,6 +1999,7 @@ static void teardown(compiler *c)
     shard_journal_close(c->journal, 0);
     shard_journal_state_free(&c->done);
     pipeline_free(c);
+    shard_mpi_close(c->mpi);
     free(c->examples);
     free(c->inputs);
 }
@@ -1984,6 +2070,29 @@ static int expand(path_list *l, const char *path, int depth)
     return rc;
 }
 
+/*
+ * --mpi: joins the job and learns which inputs this rank reads.  What a
+ * rank cannot do alone is refused before MPI starts (every rank refuses
+ * alike).
+ */
+static int mpi_join(compiler *c)
+{
+    const shard_compile_options *o = c->opt;
+    int rc;
+
+    for (size_t i = 0; i < c->n_inputs; i++)
+        if (strcmp(c->paths[i], "-") == 0)
+            return shard_errf(c->err, SHARD_EINVAL, "--mpi: standard "
+                              "input cannot be read by several ranks");
+    if (o->append || o->near_dup > 0)
+        return shard_errf(c->err, SHARD_EINVAL, "--mpi: not with %s",
+                          o->append ? "--append" : "--near-dup");
+    if ((rc = shard_mpi_open(&c->mpi, o->conflicts, o->mem_limit,
+                             c->outdir, c->err)) < 0)
+        return rc;
+    return shard_mpi_split(c->mpi, c->paths, c->n_inputs, &c->mine);
+}
+
 static int compile_paths(char *const *inputs, size_t n, const char *outdir,
                          const shard_compile_options *opts,
                          shard_accounting *acct)
@@ -2005,7 +2114,11 @@ static int compile_paths(char *const *inputs, size_t n, const char *outdir,
         return shard_set_last_error(SHARD_ENOMEM, "out of memory");
     }
 
-    rc = setup(&c);
+    rc = opts->mpi ? mpi_join(&c) : 0;
+    if (rc == 0)
+        rc = setup(&c);
+    if (c.mpi)
+        rc = shard_mpi_agree(c.mpi, rc);
     if (rc == 0)
         rc = dedup_sweep(&c, inputs, n);
     if (rc == 0)
@@ -2014,6 +2127,8 @@ static int compile_paths(char *const *inputs, size_t n, const char *outdir,
     report_unshown(&c);
     if (rc == 0)
         rc = finish(&c);
+    if (c.mpi) /* a rank that failed alone tells the others here */
+        rc = shard_mpi_agree(c.mpi, rc);
     if (rc < 0)
         shard_copy_last_error(c.err[0] ? c.err : shard_strerror(rc));
     teardown(&c);

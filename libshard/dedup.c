@@ -381,11 +381,17 @@ static dedup_entry *table_upsert(shard_dedup *d, uint64_t lo, uint64_t hi,
 /* The fate of a note, given every label of its key (second sweep). */
 static int entry_fate(dedup_entry *e, int label, int policy)
 {
-    unsigned bit = 1u << label, labels = e->labels & 7u;
+    unsigned bit = 1u << label;
 
     if (e->seen & bit)
         return SHARD_FATE_DUPLICATE;
     e->seen |= (uint8_t)bit;
+    return shard_dedup_first_fate(e->labels, label, policy);
+}
+
+int shard_dedup_first_fate(unsigned labels, int label, int policy)
+{
+    labels &= 7u;
     if (label == SHARD_DEDUP_PAIR || (labels & (labels - 1)) == 0)
         return SHARD_FATE_KEEP;
     switch (policy) {

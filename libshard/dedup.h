@@ -152,6 +152,14 @@ int shard_dedup_decide(shard_dedup *d, const shard_key *k, int label,
  */
 void shard_dedup_unwrite(shard_dedup *d, const shard_key *k);
 
+/*
+ * The fate of the first record (or pair) of `label` under a key met with
+ * the label bits `labels` (1 << label, SHARD_DEDUP_PAIR's bit for pairs)
+ * in the whole stream; later ones of the label are duplicates.  Cannot
+ * fail.
+ */
+int shard_dedup_first_fate(unsigned labels, int label, int policy);
+
 /* 1 when the table went to disk partitions. */
 int shard_dedup_spilled(const shard_dedup *d);
 

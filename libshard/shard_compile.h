@@ -114,6 +114,8 @@ typedef struct {
     void *progress_ctx;
     int resume;                /* continue the compile interrupted in
                                   outdir, from its journal */
+    int mpi;                   /* one rank of an MPI job (compile --mpi,
+                                  docs/DISTRIBUTED.md) */
 } shard_compile_options;
 
 /* The most worker threads a compile starts. */
@@ -124,7 +126,7 @@ typedef struct {
     {SHARD_COMPILE_OPTIONS_VERSION, "auto", "cl100k_base", "none",          \
      SHARD_CODEC_ZSTD, 3, 256ull << 20, 512ull << 10, 1, 64ull << 20, 0,    \
      0, NULL, NULL, 0, NULL, NULL, 0, 0, 0, 1ull << 30, 0.0, 0, 1, 0, 0,    \
-     NULL, NULL, 0}
+     NULL, NULL, 0, 0}
 
 /*
  * Compiles inputs[0..n) into `outdir`.  Returns 0 on success, SHARD_EINPUT
@@ -134,6 +136,13 @@ typedef struct {
  */
 int shard_compile(const char *const *inputs, size_t n, const char *outdir,
                   const shard_compile_options *opts, shard_accounting *acct);
+
+/*
+ * This process's rank in the last `mpi` compile (0 writes the manifest
+ * and, on failure, should be the one to report it); 0 when none ran.
+ * Cannot fail.
+ */
+int shard_compile_rank(void);
 
 /* Chat templates known to the compiler, NULL-terminated. */
 extern const char *const shard_template_names[];

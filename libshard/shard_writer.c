@@ -489,14 +489,19 @@ static unsigned header_size(const shard_stream *s)
         SHARD_HEADER_FIXED + (uint64_t)n * SHARD_SECTION_ENTRY, SHARD_ALIGN);
 }
 
+static const char *prefix_of(const shard_writer_options *o)
+{
+    return o->prefix ? o->prefix : "";
+}
+
 static int shard_open_file(shard_stream *s)
 {
     static const unsigned char zeros[SHARD_HEADER_FIXED];
     unsigned hsize = header_size(s);
     int rc;
 
-    snprintf(s->tmp_path, sizeof(s->tmp_path), "%s/.%05llu.shard.tmp",
-             s->dir, (unsigned long long)s->seq);
+    snprintf(s->tmp_path, sizeof(s->tmp_path), "%s/.%s%05llu.shard.tmp",
+             s->dir, prefix_of(&s->opt), (unsigned long long)s->seq);
     s->out.fd = open(s->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
                      0644);
     if (s->out.fd < 0) {
@@ -714,8 +719,8 @@ static int shard_close_file(shard_stream *s)
         return shard_errf(s->err, SHARD_EIO, "%s: %s", s->tmp_path,
                           strerror(errno ? errno : EIO));
 
-    snprintf(final, sizeof(final), "%s/%05llu.shard", s->dir,
-             (unsigned long long)s->seq);
+    snprintf(final, sizeof(final), "%s/%s%05llu.shard", s->dir,
+             prefix_of(&s->opt), (unsigned long long)s->seq);
     if (rename(s->tmp_path, final) != 0)
         return shard_errf(s->err, SHARD_EIO, "%s: rename: %s", final,
                           strerror(errno));
@@ -725,8 +730,8 @@ static int shard_close_file(shard_stream *s)
         return rc;
 
     memset(&info, 0, sizeof(info));
-    snprintf(info.path, sizeof(info.path), "%05llu.shard",
-             (unsigned long long)s->seq);
+    snprintf(info.path, sizeof(info.path), "%s%05llu.shard",
+             prefix_of(&s->opt), (unsigned long long)s->seq);
     info.records = s->records;
     info.tokens = s->tokens;
     info.bytes = s->out.pos;
@@ -739,11 +744,12 @@ static int shard_close_file(shard_stream *s)
     return 0;
 }
 
-static int dir_has_shards(const char *dir, uint64_t seq)
+static int dir_has_shards(const char *dir, const char *prefix, uint64_t seq)
 {
     char p[4200];
 
-    snprintf(p, sizeof(p), "%s/%05llu.shard", dir, (unsigned long long)seq);
+    snprintf(p, sizeof(p), "%s/%s%05llu.shard", dir, prefix,
+             (unsigned long long)seq);
     return access(p, F_OK) == 0;
 }
 
@@ -790,7 +796,7 @@ int shard_stream_open(shard_stream **out, const char *dir,
         return SHARD_EIO;
     }
     s->seq = opts->first_seq;
-    if (dir_has_shards(s->dir, s->seq)) {
+    if (dir_has_shards(s->dir, prefix_of(opts), s->seq)) {
         shard_set_last_error(SHARD_EINVAL, "%s: already holds shards", dir);
         free(s);
         return SHARD_EINVAL;

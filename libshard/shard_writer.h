@@ -2,7 +2,8 @@
  * shard_writer.h - writing shard files (compiler side).
  *
  * A shard_stream writes the records of one label into numbered shard files
- * `DIR/00000.shard`, `DIR/00001.shard`, ..., starting a new file once the
+ * `DIR/00000.shard`, `DIR/00001.shard`, ... (after the prefix of the
+ * options, if any), starting a new file once the
  * current one reaches the size target.  Each file is written under a
  * temporary name, fsync'ed and renamed into place when it is complete, so a
  * file with a final name is always whole.  Memory is bounded by the size of
@@ -42,6 +43,9 @@ typedef struct {
     uint64_t first_seq;   /* number of the first file (compile --append) */
     int threads;          /* threads compressing zstd frames; 0: the
                              caller's.  The bytes written are the same */
+    const char *prefix;   /* file names begin with it, e.g. "r0003-" for
+                             rank 3 of compile --mpi; NULL: none.  Kept
+                             by pointer: it must outlive the stream */
 } shard_writer_options;
 
 #define SHARD_WRITER_OPTIONS_VERSION 1
@@ -49,7 +53,7 @@ typedef struct {
     {SHARD_WRITER_OPTIONS_VERSION, SHARD_CODEC_ZSTD, 3,                     \
      256ull << 20, 512ull << 10, 1, 255,                                    \
      {"", "none", 0, 0, SHARD_NO_TOKEN, SHARD_NO_TOKEN, SHARD_NO_TOKEN},  \
-     0, 0}
+     0, 0, NULL}
 
 /* One message of a record's text: role and content, not NUL-terminated. */
 typedef struct {

@@ -9,12 +9,16 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #define REQUIRE(cond)                                                       \
     do {                                                                    \
-        if (!(cond))                                                        \
+        if (!(cond)) {                                                      \
+            fprintf(stderr, "%s:%d: REQUIRE(%s) failed\n", __FILE__,        \
+                    __LINE__, #cond);                                       \
             abort();                                                        \
+        }                                                                   \
     } while (0)
 
 static inline uint64_t mix(uint64_t h, const void *p, size_t n)

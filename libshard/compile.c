@@ -797,10 +797,15 @@ static int row_hashes(shard_strbuf *f, shard_emit *e, int normalize)
             return SHARD_ENOMEM;
         r->prompt_id = prompt_id;
         r->record_id = shard_record_id_folded(f->p, f->len);
-        if (normalize == SHARD_NORM_WS)
+        if (normalize == SHARD_NORM_WS) {
             r->key = shard_key_folded(f->p, f->len);
-        else if (shard_key_record(&r->key, m, r->n_msgs, normalize) < 0)
+            continue;
+        }
+        if (shard_key_record(&r->key, m, r->n_msgs, normalize) < 0)
             return SHARD_ENOMEM;
+        /* The id follows the key, so that a pair whose side is dropped
+         * as a duplicate names the record kept for it. */
+        r->record_id = r->key.lo ? r->key.lo : r->key.hi;
     }
     return 0;
 }

@@ -154,6 +154,7 @@ $(BUILD)/libshard.pc: libshard/libshard.pc.in $(MPI_STAMP)
 	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' \
 	    -e 's|@MPI@|$(MPI_PC)|' $< > $@
 
+# Unit tests, and the bench drivers in tests/bench/.
 $(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/libshard.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  TEST    $@")
@@ -288,30 +289,15 @@ bench-reader: all vocab
 bench-tokenizer: all vocab testdeps $(BUILD)/tests/bench/bench_tokenizer
 	$(Q)BUILD=$(BUILD) sh tests/bench/bench_tokenizer.sh
 
-$(BUILD)/tests/bench/bench_tokenizer: tests/bench/bench_tokenizer.c \
-                                      $(BUILD)/libshard.a
-	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libshard.a $(LDFLAGS) $(LIBS)
-
 ## bench-ingest: rows/s of lines, arrays, gzip, zstd, tar; compile memory
 bench-ingest: all $(BUILD)/tests/bench/bench_ingest
 	$(Q)BUILD=$(BUILD) SHARD=$(BUILD)/shard SHARED_DATA=$(SHARED_DATA) \
 	    sh tests/bench/bench_ingest.sh
 
-$(BUILD)/tests/bench/bench_ingest: tests/bench/bench_ingest.c \
-                                   $(BUILD)/libshard.a
-	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libshard.a $(LDFLAGS) $(LIBS)
-
 ## bench-compile: compile vs tokenizer-only vs Node tiktoken, ~1 GB corpus
 bench-compile: all vocab testdeps $(BUILD)/tests/bench/bench_compile_tok
 	$(Q)BUILD=$(BUILD) SHARD=$(BUILD)/shard SHARED_DATA=$(SHARED_DATA) \
 	    sh tests/bench/bench_compile.sh
-
-$(BUILD)/tests/bench/bench_compile_tok: tests/bench/bench_compile_tok.c \
-                                        $(BUILD)/libshard.a
-	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libshard.a $(LDFLAGS) $(LIBS)
 
 ## bench: every bench-* target
 bench: bench-reader bench-tokenizer bench-ingest bench-compile

@@ -247,3 +247,17 @@ int cli_flush_stdout(const char *what)
               strerror(errno ? errno : EIO));
     return -1;
 }
+
+void cli_print_merge(FILE *f, const shard_merge_stats *st)
+{
+    fprintf(f, "merged     %llu datasets (dedup %s): dropped %llu "
+            "duplicate, %llu conflict, %llu conflicts recounted as "
+            "duplicates; pairs: %llu duplicate, %llu dropped, %llu "
+            "recounted\n", (unsigned long long)st->datasets,
+            st->dedup ? "on" : "off", (unsigned long long)st->duplicate,
+            (unsigned long long)st->conflict,
+            (unsigned long long)st->recounted,
+            (unsigned long long)st->pairs_duplicate,
+            (unsigned long long)st->pairs_dropped,
+            (unsigned long long)st->pairs_recounted);
+}

@@ -74,6 +74,9 @@ void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  */
 void cli_print_accounting(FILE *f, const shard_accounting *a);
 
+/* One line: what `shard merge` dropped and recounted (merge and inspect). */
+void cli_print_merge(FILE *f, const shard_merge_stats *st);
+
 /*
  * Opens the dataset at `path` keeping what `label` selects (NULL: all;
  * see shard_select_parse) and a loader over it (`o` may be NULL).

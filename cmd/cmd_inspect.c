@@ -28,23 +28,18 @@ static long long pairs_table_rows(const char *dir)
     return n;
 }
 
-/* What `shard merge` did, for a dataset it wrote. */
-static void print_merge(const shard_manifest *m, int json)
+/* What `shard merge` did, for a dataset it wrote, as a JSON member. */
+static void print_merge_json(const shard_manifest *m)
 {
     const shard_merge_stats *st = &m->merge;
 
     if (!m->merged)
         return;
-    printf(json ? "\"merge\": {\"datasets\": %llu, \"dedup\": %s, "
-                  "\"duplicate\": %llu, \"conflict\": %llu, "
-                  "\"recounted\": %llu, \"pairs_duplicate\": %llu, "
-                  "\"pairs_dropped\": %llu, \"pairs_recounted\": %llu}, "
-                : "merged     %llu datasets (dedup %s): dropped %llu "
-                  "duplicate, %llu conflict, %llu conflicts recounted as "
-                  "duplicates; pairs: %llu duplicate, %llu dropped, %llu "
-                  "recounted\n",
-           (unsigned long long)st->datasets,
-           st->dedup ? (json ? "true" : "on") : (json ? "false" : "off"),
+    printf("\"merge\": {\"datasets\": %llu, \"dedup\": %s, "
+           "\"duplicate\": %llu, \"conflict\": %llu, "
+           "\"recounted\": %llu, \"pairs_duplicate\": %llu, "
+           "\"pairs_dropped\": %llu, \"pairs_recounted\": %llu}, ",
+           (unsigned long long)st->datasets, st->dedup ? "true" : "false",
            (unsigned long long)st->duplicate,
            (unsigned long long)st->conflict,
            (unsigned long long)st->recounted,
@@ -81,7 +76,7 @@ static void print_json(const char *dir, const shard_manifest *m)
     printf("\"pairs\": %llu, \"pairs_table\": {\"path\": \"%s\", "
            "\"rows\": %lld}, ", (unsigned long long)a->pairs,
            SHARD_PAIRS_PATH, pairs_table_rows(dir));
-    print_merge(m, 1);
+    print_merge_json(m);
     printf("\"schema\": ");
     shard_json_write_string(stdout, m->schema, strlen(m->schema));
     printf(", \"tokenizer\": {\"name\": ");
@@ -115,7 +110,8 @@ static void print_text(const char *dir, const shard_manifest *m)
            "template %s)\nshards     %zu, %.1f MB\n", dir, m->schema,
            m->tokenizer, m->vocab_size, m->template_name, m->n_shards,
            bytes / 1e6);
-    print_merge(m, 0);
+    if (m->merged)
+        cli_print_merge(stdout, &m->merge);
     cli_print_accounting(stdout, &m->acct);
     printf("pairs table %s: %lld rows\n", SHARD_PAIRS_PATH,
            pairs_table_rows(dir));

@@ -29,15 +29,7 @@ static void summary(const char *out, const shard_accounting *a,
             (unsigned long long)st->linked,
             (unsigned long long)st->copied);
     if (st->dedup)
-        fprintf(stderr, "  merge    dropped %llu duplicate, %llu conflict; "
-                "%llu conflicts recounted as duplicates; pairs: %llu "
-                "duplicate, %llu dropped with a record, %llu recounted\n",
-                (unsigned long long)st->duplicate,
-                (unsigned long long)st->conflict,
-                (unsigned long long)st->recounted,
-                (unsigned long long)st->pairs_duplicate,
-                (unsigned long long)st->pairs_dropped,
-                (unsigned long long)st->pairs_recounted);
+        cli_print_merge(stderr, st);
     cli_print_accounting(stderr, a);
 }
 

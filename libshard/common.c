@@ -1,9 +1,13 @@
 /*
- * common.c - error strings and the per-thread last-error message.
+ * common.c - error strings, the per-thread last-error message, and small
+ * file helpers.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -95,4 +99,39 @@ int shard_grow(void **p, size_t *cap, size_t need, size_t elem)
     *p = q;
     *cap = n;
     return 0;
+}
+
+int shard_write_all(int fd, const void *buf, size_t n)
+{
+    const char *p = buf;
+
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            if (w == 0)
+                errno = EIO;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int shard_sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int e;
+
+    if (fd < 0)
+        return -1;
+    if (fsync(fd) == 0)
+        return close(fd);
+    e = errno;
+    close(fd);
+    errno = e;
+    return -1;
 }

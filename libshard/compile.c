@@ -94,6 +94,7 @@ struct shard_emit {
 enum { ROW_SKIP, ROW_BAD, ROW_OK };
 
 typedef struct {
+    uint64_t seq;               /* the row's number in the sweep */
     shard_line line;            /* text, where, problem: batch copies */
     const shard_format *format; /* the member's schema, NULL if unknown */
     int detected;               /* the member's schema was found here */
@@ -106,7 +107,6 @@ typedef struct {
 } row_slot;
 
 typedef struct {
-    uint64_t first_row;      /* sequence number of rows[0] in the sweep */
     uint32_t input;          /* index of the input the rows are from */
     int first;               /* the input's first batch */
     int open_rc, read_rc;    /* the input failed to open, or to read */
@@ -706,7 +706,7 @@ static int commit_row(compiler *c, batch *b, const row_slot *row,
     int rc;
 
     if (!c->scanning)
-        mark_row(c, b->first_row + (size_t)(row - b->rows));
+        mark_row(c, row->seq);
     if ((rc = row_read(c, &row->line, in)) <= 0)
         return rc;
     if (row->mapped)
@@ -964,7 +964,7 @@ static int spool_stdin(compiler *c, char *const *inputs, size_t n)
     while ((got = read(STDIN_FILENO, buf, sizeof(buf))) != 0) {
         if (got < 0 && errno == EINTR)
             continue;
-        if (got < 0 || write(fd, buf, (size_t)got) != got) {
+        if (got < 0 || shard_write_all(fd, buf, (size_t)got) != 0) {
             close(fd);
             return shard_errf(c->err, SHARD_EIO, "standard input: %s",
                               strerror(errno));
@@ -1136,9 +1136,9 @@ static int work_row(worker *w, batch *b, row_slot *row)
     if ((rc = row_hashes(&w->folded, &w->emit, c->opt->normalize)) < 0 ||
         (rc = assign_ids(&w->emit)) < 0)
         return rc;
-    for (size_t i = 0; !c->scanning && i < w->emit.n &&
-                       b->first_row + (size_t)(row - b->rows) >=
-                           c->done.mark.row; i++)
+    /* The second sweep tokenizes; a resumed one from the mark on. */
+    for (size_t i = 0; !c->scanning && row->seq >= c->done.mark.row &&
+                       i < w->emit.n; i++)
         if ((rc = encode_record(w, b, &w->emit.recs[i])) < 0)
             return rc;
     row->status = ROW_OK;
@@ -1235,7 +1235,7 @@ static int batch_add_row(compiler *c, reader *rd, batch *b,
                                          strlen(line->problem), 0)))
         return SHARD_ENOMEM;
     b->n_rows++;
-    rd->rows++;
+    row->seq = rd->rows++;
     b->bytes += line->len;
 
     if (line->problem || is_blank(line->text, line->len))
@@ -1315,7 +1315,6 @@ static int read_rows(compiler *c, reader *rd, batch *b)
     int rc;
 
     batch_clear(b);
-    b->first_row = rd->rows;
     if (!rd->input) {
         while (c->mine && rd->next < rd->n && !c->mine[rd->next])
             rd->next++; /* another rank's */

@@ -5,6 +5,7 @@
 #define SHARD_INTERNAL_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 #include "shard_common.h"
 
@@ -29,6 +30,16 @@ void shard_copy_last_error(const char *msg);
  * the array as it was.
  */
 int shard_grow(void **p, size_t *cap, size_t need, size_t elem);
+
+/*
+ * Writes all n bytes to fd, again after a short write or EINTR.  Returns 0,
+ * or -1 with errno set.
+ */
+int shard_write_all(int fd, const void *buf, size_t n);
+
+/* fsync of a directory, so that a rename or unlink in it lasts.  Returns
+ * 0, or -1 with errno set. */
+int shard_sync_dir(const char *dir);
 
 /*
  * splitmix64: advances *s and returns the next output of a full-period

@@ -35,32 +35,6 @@ struct shard_journal {
     char path[4400];
 };
 
-/* fsync of the directory that holds `path`, so a rename in it lasts. */
-static int sync_parent(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int rc = fd >= 0 && fsync(fd) == 0 ? 0 : -1;
-
-    if (fd >= 0)
-        close(fd);
-    return rc;
-}
-
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t got = write(fd, p, n);
-
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got <= 0)
-            return -1;
-        p += got;
-        n -= (size_t)got;
-    }
-    return 0;
-}
-
 int shard_journal_create(shard_journal **out, const char *dir,
                          const char *fingerprint, char *err)
 {
@@ -74,11 +48,12 @@ int shard_journal_create(shard_journal **out, const char *dir,
     snprintf(j->path, sizeof(j->path), "%s/%s", dir, SHARD_JOURNAL_PATH);
     snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, SHARD_JOURNAL_PATH);
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    bad = fd < 0 || write_all(fd, JOURNAL_MAGIC, strlen(JOURNAL_MAGIC)) ||
-          write_all(fd, fingerprint, strlen(fingerprint)) ||
-          write_all(fd, JOURNAL_BEGIN, strlen(JOURNAL_BEGIN)) ||
+    bad = fd < 0 ||
+          shard_write_all(fd, JOURNAL_MAGIC, strlen(JOURNAL_MAGIC)) ||
+          shard_write_all(fd, fingerprint, strlen(fingerprint)) ||
+          shard_write_all(fd, JOURNAL_BEGIN, strlen(JOURNAL_BEGIN)) ||
           fsync(fd) != 0;
-    if (bad || rename(tmp, j->path) != 0 || sync_parent(dir) != 0) {
+    if (bad || rename(tmp, j->path) != 0 || shard_sync_dir(dir) != 0) {
         int e = errno;
 
         if (fd >= 0)
@@ -165,6 +140,7 @@ static int parse_commit(const char *s, size_t n, shard_journal_state *st)
 static int slurp(const char *path, char **buf, size_t *len, char *err)
 {
     FILE *f = fopen(path, "rb");
+    struct stat st;
     size_t n;
 
     if (!f)
@@ -172,14 +148,17 @@ static int slurp(const char *path, char **buf, size_t *len, char *err)
                    ? SHARD_ENOTFOUND
                    : shard_errf(err, SHARD_EIO, "%s: %s", path,
                                 strerror(errno));
-    if (!(*buf = malloc(JOURNAL_MAX + 1))) {
+    if (fstat(fileno(f), &st) != 0 || st.st_size > JOURNAL_MAX) {
+        fclose(f);
+        return shard_errf(err, SHARD_ECORRUPT, "%s: not a journal "
+                          "(unreadable or too large)", path);
+    }
+    if (!(*buf = malloc((size_t)st.st_size + 1))) {
         fclose(f);
         return shard_errf(err, SHARD_ENOMEM, "out of memory");
     }
-    n = fread(*buf, 1, JOURNAL_MAX + 1, f);
+    n = fread(*buf, 1, (size_t)st.st_size, f);
     fclose(f);
-    if (n > JOURNAL_MAX)
-        return shard_errf(err, SHARD_ECORRUPT, "%s: too large", path);
     (*buf)[n] = '\0';
     *len = n;
     return 0;
@@ -274,7 +253,7 @@ int shard_journal_commit(shard_journal *j, int label,
                  m->replaced_utf8, m->special_text);
     n += snprintf(line + n, sizeof(line) - (size_t)n, " %016" PRIx64 "\n",
                   (uint64_t)XXH3_64bits(line, (size_t)n));
-    if (write_all(j->fd, line, (size_t)n) != 0 || fsync(j->fd) != 0)
+    if (shard_write_all(j->fd, line, (size_t)n) != 0 || fsync(j->fd) != 0)
         return shard_errf(err, SHARD_EIO, "%s: %s", j->path,
                           strerror(errno ? errno : EIO));
     return 0;

@@ -263,7 +263,6 @@ int shard_manifest_write(const char *dir, const shard_manifest_data *d,
 {
     char tmp[4400], final[4400];
     FILE *f;
-    int fd;
 
     snprintf(tmp, sizeof(tmp), "%s/.manifest.json.tmp", dir);
     snprintf(final, sizeof(final), "%s/manifest.json", dir);
@@ -281,10 +280,7 @@ int shard_manifest_write(const char *dir, const shard_manifest_data *d,
         unlink(tmp);
         return shard_errf(err, SHARD_EIO, "%s: %s", final, strerror(errno));
     }
-    if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-        fsync(fd);
-        close(fd);
-    }
+    shard_sync_dir(dir); /* the manifest is in place either way */
     return 0;
 }
 

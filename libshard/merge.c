@@ -241,21 +241,6 @@ static int make_dir(merger *g, const char *path)
     return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Copies src to dst through tmp, fsync'ed, for a link that failed. */
 static int copy_file(merger *g, const char *src, const char *tmp,
                      const char *dst)
@@ -267,7 +252,7 @@ static int copy_file(merger *g, const char *src, const char *tmp,
     ok = in >= 0 && (out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC |
                                          O_CLOEXEC, 0666)) >= 0;
     while (ok && (got = read(in, buf, sizeof(buf))) != 0)
-        ok = got > 0 ? write_all(out, buf, (size_t)got) == 0
+        ok = got > 0 ? shard_write_all(out, buf, (size_t)got) == 0
                      : errno == EINTR;
     ok = ok && fsync(out) == 0;
     e = errno;

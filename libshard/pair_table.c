@@ -202,7 +202,6 @@ int shard_pairs_writer_finish(shard_pairs_writer *w, uint64_t *count,
 {
     unsigned char h[PAIRS_HEADER];
     char final[4200];
-    int fd;
 
     header_fill(h, w->count, XXH3_64bits_digest(w->sum));
     if (fseek(w->f, 0, SEEK_SET) != 0 ||
@@ -217,10 +216,7 @@ int shard_pairs_writer_finish(shard_pairs_writer *w, uint64_t *count,
         return shard_errf(w->err, SHARD_EIO, "%s: rename: %s", final,
                           strerror(errno));
     w->tmp[0] = '\0';
-    if ((fd = open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-        fsync(fd);
-        close(fd);
-    }
+    shard_sync_dir(w->dir); /* the table is in place either way */
     *count = w->count;
     *bytes = PAIRS_HEADER + w->count * PAIRS_ROW;
     *checksum = shard_le64(h + PH_HEADER_SUM);

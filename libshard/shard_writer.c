@@ -686,17 +686,9 @@ static void fill_header(shard_stream *s, unsigned char *h, unsigned hsize,
 
 static int sync_dir(shard_stream *s)
 {
-    int fd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-    if (fd < 0 || fsync(fd) != 0) {
-        int e = errno;
-
-        if (fd >= 0)
-            close(fd);
+    if (shard_sync_dir(s->dir) != 0)
         return shard_errf(s->err, SHARD_EIO, "%s: fsync: %s", s->dir,
-                          strerror(e));
-    }
-    close(fd);
+                          strerror(errno));
     return 0;
 }
 

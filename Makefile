@@ -97,11 +97,11 @@ missing=""; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	    echo "installing Debian packages:$$missing"; \
-	    SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	    SUDO=; [ "$$(id -u)" = 0 ] || SUDO="sudo -E"; \
 	    export DEBIAN_FRONTEND=noninteractive; \
-	    $$SUDO -E apt-get install -y -q --no-install-recommends $$missing \
-	    || { $$SUDO -E apt-get update -q && \
-	         $$SUDO -E apt-get install -y -q --no-install-recommends \
+	    $$SUDO apt-get install -y -q --no-install-recommends $$missing \
+	    || { $$SUDO apt-get update -q && \
+	         $$SUDO apt-get install -y -q --no-install-recommends \
 	             $$missing; } || exit 1; \
 	fi
 endef

@@ -32,7 +32,7 @@ ALL_CXXFLAGS := -std=c++17 -fPIC -Ilibshard -Wall -Wextra $(CXXFLAGS)
 # Debian packages the build, the tests and the demo need.
 DEB_BUILD := pkg-config g++ libzstd-dev libxxhash-dev libarchive-dev \
              libsimdjson-dev libpcre2-dev libutf8proc-dev
-DEB_TEST := zstd python3-numpy xz-utils bzip2 lz4 zip
+DEB_TEST := zstd python3-numpy python3-torch xz-utils bzip2 lz4 zip
 
 # The reader side: libc, zstd and xxHash only (see DESIGN.md, section 3).
 READER_SRC := libshard/common.c libshard/shard_reader.c \

@@ -18,7 +18,12 @@
  * up through a packed table of 3- and 4-byte tokens and a hash filter
  * before the main table, since most strings they ask about are short or
  * not tokens.
+ *
+ * Words repeat, so the merges of short pieces that are not tokens
+ * themselves are kept in a small direct-mapped cache per thread.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -333,6 +338,96 @@ static int bpe_fill(shard_bpe *b, const shard_bpe_entry *e, size_t n,
     return 0;
 }
 
+/* ---- the piece cache ------------------------------------------------ */
+
+/*
+ * One entry: a piece of at most BPE_CACHE_BYTES bytes and the ranks it
+ * merges to, when there are at most BPE_CACHE_RANKS.  `serial` is the
+ * table's; tables get new serials when built (never 0, which an empty
+ * entry holds), so a table never reads another's entries, even one
+ * freed before it was built at the same address.
+ */
+#define BPE_CACHE_SLOTS 4096 /* a power of two: 256 KB a thread */
+#define BPE_CACHE_BYTES 24
+#define BPE_CACHE_RANKS 6 /* with the above, an entry is 64 bytes */
+
+typedef struct {
+    uint64_t hash;
+    uint32_t serial;
+    uint8_t len, n_ranks;
+    unsigned char bytes[BPE_CACHE_BYTES];
+    uint32_t ranks[BPE_CACHE_RANKS];
+} bpe_cache_entry;
+
+static atomic_uint bpe_serials;
+static pthread_key_t bpe_cache_key;
+static pthread_once_t bpe_cache_once = PTHREAD_ONCE_INIT;
+static int bpe_cache_key_ok;
+static _Thread_local bpe_cache_entry *bpe_cache_mine;
+
+static uint32_t bpe_new_serial(void)
+{
+    uint32_t s;
+
+    while ((s = atomic_fetch_add(&bpe_serials, 1) + 1) == 0)
+        ;
+    return s;
+}
+
+static void bpe_cache_key_make(void)
+{
+    /* The key's destructor frees a thread's cache when the thread ends. */
+    bpe_cache_key_ok = pthread_key_create(&bpe_cache_key, free) == 0;
+}
+
+/* The calling thread's cache, made on first use; NULL without memory. */
+static bpe_cache_entry *bpe_cache(void)
+{
+    bpe_cache_entry *c = bpe_cache_mine;
+
+    if (c)
+        return c;
+    pthread_once(&bpe_cache_once, bpe_cache_key_make);
+    if (!bpe_cache_key_ok ||
+        !(c = calloc(BPE_CACHE_SLOTS, sizeof(*c))))
+        return NULL;
+    if (pthread_setspecific(bpe_cache_key, c) != 0) {
+        free(c);
+        return NULL;
+    }
+    bpe_cache_mine = c;
+    return c;
+}
+
+/* shard_bpe_merge_small() of a piece of at most BPE_CACHE_BYTES bytes
+ * with hash h, through the calling thread's cache. */
+static long bpe_merge_cached(const shard_bpe *b, const unsigned char *piece,
+                             size_t n, uint64_t h, uint32_t *out)
+{
+    bpe_cache_entry *c = bpe_cache(), *e;
+    long got;
+
+    if (!c)
+        return shard_bpe_merge_small(b, piece, n, out);
+    e = &c[(h >> 32) & (BPE_CACHE_SLOTS - 1)];
+    if (e->serial == b->serial && e->hash == h && e->len == n &&
+        memcmp(e->bytes, piece, n) == 0) {
+        memcpy(out, e->ranks, e->n_ranks * sizeof(*out));
+        return e->n_ranks;
+    }
+
+    got = shard_bpe_merge_small(b, piece, n, out);
+    if (got > 0 && got <= BPE_CACHE_RANKS) {
+        e->serial = b->serial;
+        e->hash = h;
+        e->len = (uint8_t)n;
+        e->n_ranks = (uint8_t)got;
+        memcpy(e->bytes, piece, n);
+        memcpy(e->ranks, out, (size_t)got * sizeof(*out));
+    }
+    return got;
+}
+
 int shard_bpe_build(shard_bpe *b, unsigned char *arena,
                     const shard_bpe_entry *e, size_t n, size_t *bad)
 {
@@ -341,6 +436,7 @@ int shard_bpe_build(shard_bpe *b, unsigned char *arena,
 
     memset(b, 0, sizeof(*b));
     b->arena = arena;
+    b->serial = bpe_new_serial();
     for (size_t i = 0; i < n; i++) {
         if (e[i].rank >= SHARD_BPE_RANK_LIMIT) {
             *bad = i;
@@ -970,6 +1066,8 @@ long shard_bpe_encode(const shard_bpe *b, const unsigned char *piece,
         out[0] = r;
         return 1;
     }
+    if (n <= BPE_CACHE_BYTES && hash)
+        return bpe_merge_cached(b, piece, n, hash, out);
     if (n < SHARD_BPE_LARGE)
         return shard_bpe_merge_small(b, piece, n, out);
     return shard_bpe_merge_large(b, piece, n, out);

@@ -59,6 +59,7 @@ typedef struct {
     uint64_t *short_slots; /* short_mask + 1 slots: the tokens of 3 and 4
                               bytes, packed (see bpe.c) */
     uint64_t short_mask;
+    uint32_t serial;       /* names the table in the piece caches */
 } shard_bpe;
 
 /*
@@ -93,8 +94,9 @@ uint64_t shard_bpe_prefetch(const shard_bpe *b, const unsigned char *s,
  * left to right, to out[], which must hold n entries.  `hash` is what
  * shard_bpe_prefetch() returned for the piece.  Returns the number of
  * ranks written, or -1 when memory for a large piece cannot be had.
- * Uses the whole-piece shortcut, then the array loop or merge_large by
- * size.
+ * Uses the whole-piece shortcut, then the calling thread's piece cache
+ * (see bpe.c) and the array loop, or merge_large, by size.  Safe to call
+ * from several threads on one table.
  */
 long shard_bpe_encode(const shard_bpe *b, const unsigned char *piece,
                       size_t n, uint64_t hash, uint32_t *out);

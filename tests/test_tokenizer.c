@@ -760,6 +760,55 @@ TEST(random_vocabularies_all_strategies_agree)
     }
 }
 
+/* What shard_bpe_encode() must give: the whole piece when it is a token,
+ * else the array loop's merge. */
+static void check_encode(const shard_bpe *b, const unsigned char *p,
+                         size_t n)
+{
+    uint32_t x[32], y[32];
+    uint32_t whole = shard_bpe_rank(b, p, n);
+    long want = whole != SHARD_BPE_NONE ? 1
+                                        : shard_bpe_merge_small(b, p, n, y);
+    long got = shard_bpe_encode(b, p, n, shard_bpe_prefetch(b, p, n), x);
+
+    if (whole != SHARD_BPE_NONE)
+        y[0] = whole;
+    CHECK_EQ_INT(got, want);
+    for (long i = 0; i < got && i < want; i++)
+        CHECK_EQ_INT(x[i], y[i]);
+}
+
+/* The piece cache: pieces repeat, across two tables used in turn by one
+ * thread and tables freed and built again at the same address, and every
+ * encode gives the merge of that table. */
+TEST(piece_cache_keeps_tables_apart)
+{
+    unsigned char pool[64][8];
+    size_t len[64];
+    uint64_t state = 77;
+
+    for (int i = 0; i < 64; i++) {
+        state = state * 6364136223846793005ull + 1;
+        len[i] = 3 + (state >> 33) % 5;
+        for (size_t k = 0; k < len[i]; k++)
+            pool[i][k] = (unsigned char)"abc"[(state >> (35 + 2 * k)) % 3];
+    }
+    for (int v = 0; v < 30; v++) {
+        shard_bpe one, two;
+
+        random_vocabulary(&one, &state, 20 + v);
+        random_vocabulary(&two, &state, 40 + v);
+        for (int k = 0; k < 2000; k++) {
+            int i = (int)((state = state * 6364136223846793005ull + 1) >>
+                          33) % 64;
+
+            check_encode(k % 2 ? &one : &two, pool[i], len[i]);
+        }
+        shard_bpe_free(&one);
+        shard_bpe_free(&two);
+    }
+}
+
 /* One piece of about 1 MB in a few shapes: finishes and round-trips. */
 TEST(megabyte_pieces_round_trip)
 {

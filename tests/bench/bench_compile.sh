@@ -3,7 +3,10 @@
 # feedback rows against tokenizer-only work on the same text and against
 # the usual pipeline (Node.js, JSON.parse, npm tiktoken, Megatron
 # .bin/.idx, one process per core), all in one run; wall-clock time and
-# peak resident memory of each from /usr/bin/time.
+# peak resident memory of each from /usr/bin/time.  Besides the default
+# options, compile at -j = cores also runs with `--level 1` and with
+# `--codec none --no-text` (uncompressed tokens only, what the Node
+# pipeline writes).
 #
 # Environment: BUILD, SHARD, SHARED_DATA; BENCH_MB, the corpus size in MB
 # of JSON lines (default 1000; 100 is enough on a busy machine).  The
@@ -52,29 +55,25 @@ timed() {
         fail "$timed_name failed: $(tail -1 "$out/$timed_name.err")"
 }
 
-# compile NAME [-jN]: a compile of the whole corpus into $out/NAME.
+# compile NAME OPTION...: a compile of the whole corpus into $out/NAME.
 compile() {
-    rm -rf "${out:?}/$1"
-    timed "$1" "$SHARD" compile -q ${2:+"$2"} $files -o "$out/$1"
-    "$SHARD" inspect "$out/$1" --json > "$out/$1.json" ||
-        fail "inspect $1 failed"
+    compile_name=$1
+    shift
+    rm -rf "${out:?}/$compile_name"
+    timed "$compile_name" "$SHARD" compile -q "$@" $files \
+        -o "$out/$compile_name"
+    "$SHARD" inspect "$out/$compile_name" --json \
+        > "$out/$compile_name.json" || fail "inspect $compile_name failed"
 }
-
-jobs_ok=no
-if "$SHARD" compile --help 2>&1 | grep -qE -- '^ +-j'; then
-    jobs_ok=yes
-fi
 
 echo "machine: $cores cpus, $(grep -m1 'model name' /proc/cpuinfo |
     sed 's/.*: //'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 
 rm -rf "$out"/c-j*
-if [ $jobs_ok = yes ]; then
-    compile c-j1 -j1
-    compile "c-j$cores" "-j$cores"
-else
-    compile c-j1
-fi
+compile c-j1 -j1
+compile "c-j$cores" "-j$cores"
+compile "c-j$cores-l1" "-j$cores" --level 1
+compile "c-j$cores-raw" "-j$cores" --codec none --no-text
 rows=$(json "$out/c-j1.json" d.accounting.rows_read)
 kept=$(json "$out/c-j1.json" d.accounting.kept)
 tokens=$(json "$out/c-j1.json" 'd.tokens.pos + d.tokens.neg + d.tokens.unl')
@@ -109,25 +108,22 @@ node_tokens=$(json "$out/node.out" d.tokens)
 node_kb=$(json "$out/node.out" d.peak_kb)
 
 # Byte-identical shards and manifests for -j1, -j2, -j4.
-same="not yet (shard compile has no -j)"
-if [ $jobs_ok = yes ]; then
-    same=yes
-    for j in 2 4; do
-        [ -d "$out/c-j$j" ] || compile "c-j$j" "-j$j"
-        (cd "$out/c-j1" && find . -type f | sort) > "$out/c-j1.files"
-        (cd "$out/c-j$j" && find . -type f | sort) > "$out/c-j$j.files"
-        if ! cmp -s "$out/c-j1.files" "$out/c-j$j.files"; then
-            same="NO: -j1 and -j$j wrote different files"
+same=yes
+for j in 2 4; do
+    [ -d "$out/c-j$j" ] || compile "c-j$j" "-j$j"
+    (cd "$out/c-j1" && find . -type f | sort) > "$out/c-j1.files"
+    (cd "$out/c-j$j" && find . -type f | sort) > "$out/c-j$j.files"
+    if ! cmp -s "$out/c-j1.files" "$out/c-j$j.files"; then
+        same="NO: -j1 and -j$j wrote different files"
+        status=1
+    fi
+    for f in $(cat "$out/c-j1.files"); do
+        if ! cmp -s "$out/c-j1/$f" "$out/c-j$j/$f"; then
+            same="NO: $f differs between -j1 and -j$j"
             status=1
         fi
-        for f in $(cat "$out/c-j1.files"); do
-            if ! cmp -s "$out/c-j1/$f" "$out/c-j$j/$f"; then
-                same="NO: $f differs between -j1 and -j$j"
-                status=1
-            fi
-        done
     done
-fi
+done
 
 echo "corpus: $bytes bytes of JSON lines in $(echo $files | wc -w) files" \
      "($(du -cb $files | tail -1 | cut -f1) on disk), $rows rows," \
@@ -141,14 +137,10 @@ fi
 echo "byte-identical shards and manifests, -j1 -j2 -j4: $same"
 echo
 {
-    read -r s kb < "$out/c-j1.time"
-    echo "compile-j1 $s $kb $tokens"
-    if [ $jobs_ok = yes ]; then
-        read -r s kb < "$out/c-j$cores.time"
-        echo "compile-j$cores $s $kb $tokens"
-    else
-        echo "compile-j$cores -"
-    fi
+    for c in j1 "j$cores" "j$cores-l1" "j$cores-raw"; do
+        read -r s kb < "$out/c-$c.time"
+        echo "compile-$c $s $kb $tokens"
+    done
     read -r s kb < "$out/t-1.time"
     echo "tokenize-1 $s $kb $(cut -d' ' -f4 "$out/t-1.out")"
     echo "tokenize-$cores $(cat "$out/t-N.wall" "$out/t-N.kb" \
@@ -163,36 +155,29 @@ awk -v bytes="$bytes" -v rows="$rows" -v kept="$kept" -v n="$cores" '
                "rows/s", "Mtok/s", "peak MB"
         for (i = 1; i <= NR; i++) {
             k = name[i]
-            if (sec[k] == "-") {
-                printf "%-14s %8s\n", k, "not yet"
-                continue
-            }
             printf "%-14s %8.2f %8.1f %9.0f %8.2f %8.0f\n", k, sec[k],
                    bytes / sec[k] / 1e6, rows / sec[k],
                    tok[k] / sec[k] / 1e6, kb[k] / 1024
         }
         c1 = sec["compile-j1"]; cn = sec["compile-j" n]
+        node = sec["node-" n]
         printf "\ncompile-j1 / tokenize-1: %.2f (bar 0.70)\n",
                sec["tokenize-1"] / c1
-        if (cn != "-") {
-            printf "compile-j%d / tokenize-%d: %.2f (bar 0.70)\n", n, n,
-                   sec["tokenize-" n] / cn
-            printf "compile-j%d / compile-j1 rows/s: %.2f (bar 1.7 at " \
-                   "-j2)\n", n, c1 / cn
-        } else {
-            printf "compile-j%d: not yet (no -j); compile-j%d / " \
-                   "tokenize-%d not yet\n", n, n, n
-        }
-        best = cn != "-" ? cn : c1
-        printf "compile (%s) / node-%d: %.2f (bar 10)\n",
-               cn != "-" ? "-j" n : "-j1", n, sec["node-" n] / best
-        printf "compile-j1 peak %.0f MB", kb["compile-j1"] / 1024
-        if (cn != "-")
-            printf ", compile-j%d peak %.0f MB", n, kb["compile-j" n] / 1024
+        printf "compile-j%d / tokenize-%d: %.2f (bar 0.70); " \
+               "--codec none --no-text: %.2f\n", n, n,
+               sec["tokenize-" n] / cn,
+               sec["tokenize-" n] / sec["compile-j" n "-raw"]
+        printf "compile-j%d / compile-j1 rows/s: %.2f (bar 1.7 at -j2)\n",
+               n, c1 / cn
+        printf "compile-j%d / node-%d: %.2f (bar 10); with --level 1: " \
+               "%.2f; --codec none --no-text: %.2f\n", n, n, node / cn,
+               node / sec["compile-j" n "-l1"], node / sec["compile-j" n "-raw"]
+        printf "compile-j1 peak %.0f MB, compile-j%d peak %.0f MB",
+               kb["compile-j1"] / 1024, n, kb["compile-j" n] / 1024
         printf "; bar 512 MB + 24 B x %d records = %.0f MB\n", kept,
                512 + 24 * kept / 1048576
     }' "$out/table.txt" | tee "$out/summary.txt"
-if [ $jobs_ok = yes ] && [ "$cores" != 2 ]; then
+if [ "$cores" != 2 ]; then
     read -r s1 kb < "$out/c-j1.time"
     read -r s2 kb < "$out/c-j2.time"
     awk -v a="$s1" -v b="$s2" 'BEGIN {

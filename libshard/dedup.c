@@ -13,6 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include <utf8proc.h>
 #define XXH_STATIC_LINKING_ONLY
@@ -213,11 +216,33 @@ static uint64_t bytes_below_0x21(uint64_t x)
     return (x - 0x2121212121212121ull) & ~x & 0x8080808080808080ull;
 }
 
+#ifdef __SSE2__
+/*
+ * Whether the 16 bytes at p fold to themselves, given that p is not past
+ * the first byte of a white-space run: every byte below 0x21 in them is a
+ * space, no two spaces touch, and the last byte is not one (so no gap is
+ * left open).
+ */
+static int fold_keeps_16(const unsigned char *p)
+{
+    __m128i x = _mm_loadu_si128((const __m128i *)p);
+    __m128i sp = _mm_set1_epi8(0x20);
+    unsigned low = (unsigned)_mm_movemask_epi8(
+        _mm_cmpeq_epi8(_mm_min_epu8(x, sp), x));
+    unsigned spaces = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, sp));
+
+    return low == spaces && !(spaces & spaces >> 1) && !(spaces & 0x8000);
+}
+#endif
+
 /*
  * s[0..n) folded as shard_fold_ws() folds it into out (room for n bytes);
- * returns the folded length.  Eight bytes at a time while none of them is
- * below 0x21, which white space always is: words are copied whole and
- * only their ends are looked at byte by byte.
+ * returns the folded length.  Prose mostly folds to itself: where SSE2 is
+ * there, 16 bytes at a time while they hold no white space but single
+ * spaces; then eight bytes at a time while none of them is below 0x21,
+ * which white space always is.  Only the ends of words are looked at byte
+ * by byte.  At the top of the loop p is at a byte that is not white space
+ * or at the first byte of a run, as fold_keeps_16() needs.
  */
 static size_t fold_ws_into(char *out, const char *s, size_t n)
 {
@@ -229,6 +254,14 @@ static size_t fold_ws_into(char *out, const char *s, size_t n)
     while (p < end) {
         uint64_t x, low;
 
+#ifdef __SSE2__
+        if (end - p >= 16 && fold_keeps_16(p)) { /* o trails p */
+            memcpy(o, p, 16);
+            p += 16;
+            o += 16;
+            continue;
+        }
+#endif
         if (end - p >= 8) { /* o trails p: 8 bytes fit at o too */
             memcpy(&x, p, 8);
             memcpy(o, &x, 8);

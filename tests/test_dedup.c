@@ -52,14 +52,22 @@ TEST(keys_by_normalisation)
                   key_of("a", "bc", SHARD_NORM_WS)));
 }
 
-/* Text of n bytes drawn from an alphabet heavy in white space. */
-static void random_text(char *s, size_t n, uint64_t *seed)
+/* Text of n bytes drawn from an alphabet heavy in white space or, with
+ * `prose`, from one of words and single spaces, with now and then a run
+ * of white space or a control byte. */
+static void random_text(char *s, size_t n, uint64_t *seed, int prose)
 {
-    static const char alpha[] = " \t\n\v\f\r  ab\x1f\x1e\xc3\xa9z.";
+    static const char spaces[] = " \t\n\v\f\r  ab\x1f\x1e\xc3\xa9z.";
+    static const char words[] = "abcdefghij klmnop qrstuv wxyz\xc3\xa9. "
+                                "ABCDEFGHIJ KLMNOP QRSTUV WXYZ\x80, ";
+    const char *alpha = prose ? words : spaces;
+    size_t k = prose ? sizeof(words) - 1 : sizeof(spaces) - 1;
 
     for (size_t i = 0; i < n; i++) {
         *seed = *seed * 6364136223846793005ull + 1442695040888963407ull;
-        s[i] = alpha[(*seed >> 33) % (sizeof(alpha) - 1)];
+        s[i] = alpha[(*seed >> 33) % k];
+        if (prose && (*seed >> 20) % 97 == 0)
+            s[i] = "\n\t \x01\r"[(*seed >> 12) % 5];
     }
 }
 
@@ -82,7 +90,7 @@ TEST(folded_hashes_match)
             size_t l = round % 7 == 0 ? 0 : (seed >> 40) % (round < 20
                                                            ? 20000 : 300);
 
-            random_text(text[i], l, &seed);
+            random_text(text[i], l, &seed, round % 2);
             m[i] = (shard_message){i % 2 ? "assistant" : "user",
                                    i % 2 ? 9 : 4, text[i], l};
         }
@@ -96,6 +104,55 @@ TEST(folded_hashes_match)
         CHECK(shard_record_id_folded(buf, len) == shard_record_id(m, n));
         CHECK(shard_prompt_id_folded(buf, ctx_len) ==
               shard_prompt_id(m, n - 1));
+    }
+    free(buf);
+}
+
+typedef struct {
+    char text[256];
+    size_t len;
+} fold_sink;
+
+static void fold_collect(void *ctx, const char *p, size_t n)
+{
+    fold_sink *k = ctx;
+
+    memcpy(k->text + k->len, p, n);
+    k->len += n;
+}
+
+/* shard_fold_messages() gives, between role and separator, the bytes
+ * shard_fold_ws() does, on short texts of words and white space where
+ * every 16-byte window, at every alignment, meets each case: single
+ * spaces, runs, a space last in the window or the text. */
+TEST(fold_matches_the_reference)
+{
+    static const char *const parts[] = {"abc", "de", "f", " ", " ", "\n",
+                                        " \t", "  ", "\x01", "\xc3\xa9"};
+    uint64_t seed = 11;
+    char text[128], *buf = NULL;
+    size_t cap = 0;
+
+    for (int round = 0; round < 40000; round++) {
+        shard_message m = {"", 0, text, 0};
+        fold_sink want = {{0}, 0};
+        size_t len = 0, target;
+
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        target = (seed >> 33) % 70;
+        while (m.content_len < target) {
+            const char *w;
+
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            w = parts[(seed >> 33) % 10];
+            memcpy(text + m.content_len, w, strlen(w));
+            m.content_len += strlen(w);
+        }
+        shard_fold_ws(text, m.content_len, fold_collect, &want);
+        CHECK_EQ_INT(shard_fold_messages(&buf, &len, &cap, &m, 1), 0);
+        CHECK_EQ_INT(len, want.len + 2);
+        if (len == want.len + 2)
+            CHECK(memcmp(buf + 1, want.text, want.len) == 0);
     }
     free(buf);
 }

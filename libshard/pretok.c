@@ -251,23 +251,14 @@ static size_t utf8_lead_len(unsigned char c)
     return c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
 }
 
-int shard_pretok_scan_next(shard_pretok_scan *s, size_t *start,
-                           size_t *end)
+/* The next piece by the pattern, PCRE2's JIT or, past its stack, the
+ * interpreter: 1, 0 at the end of the text, or SHARD_ENOMEM. */
+static int scan_pcre2(shard_pretok_scan *s, size_t *start, size_t *end)
 {
     pcre2_match_data *md = s->match;
     PCRE2_SIZE *ov;
-    int rc;
+    int rc = PCRE2_ERROR_JIT_STACKLIMIT;
 
-    if (s->pos >= s->len)
-        return 0;
-    if (s->p->cl100k_ascii &&
-        cl100k_ascii(s->text, s->len, s->pos, end)) {
-        *start = s->pos;
-        s->pos = *end;
-        return 1;
-    }
-
-    rc = PCRE2_ERROR_JIT_STACKLIMIT;
     if (s->p->jit)
         rc = pcre2_jit_match(s->p->code, s->text, s->len, s->pos, 0, md,
                              s->p->limits);
@@ -295,6 +286,38 @@ int shard_pretok_scan_next(shard_pretok_scan *s, size_t *start,
     else
         s->pos = *end;
     return 1;
+}
+
+int shard_pretok_scan_many(shard_pretok_scan *s, size_t *start, size_t *end,
+                           int max)
+{
+    const unsigned char *text = s->text;
+    size_t len = s->len, pos = s->pos;
+    int ascii = s->p->cl100k_ascii, n = 0, rc;
+
+    /* The text and position stay in registers while ASCII settles the
+     * pieces; s is brought up to date before PCRE2 runs. */
+    while (n < max && pos < len) {
+        if (ascii && cl100k_ascii(text, len, pos, &end[n])) {
+            start[n] = pos;
+            pos = end[n++];
+            continue;
+        }
+        s->pos = pos;
+        rc = scan_pcre2(s, &start[n], &end[n]);
+        pos = s->pos;
+        if (rc < 0)
+            return rc;
+        n += rc;
+    }
+    s->pos = pos;
+    return n;
+}
+
+int shard_pretok_scan_next(shard_pretok_scan *s, size_t *start,
+                           size_t *end)
+{
+    return shard_pretok_scan_many(s, start, end, 1);
 }
 
 /*

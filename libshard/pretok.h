@@ -59,6 +59,14 @@ int shard_pretok_scan_init(shard_pretok_scan *s, const shard_pretok *p,
 int shard_pretok_scan_next(shard_pretok_scan *s, size_t *start,
                            size_t *end);
 
+/*
+ * Finds up to max pieces, text[start[i]..end[i]), as that many calls of
+ * shard_pretok_scan_next() would, in one call.  Returns how many (0 at the
+ * end of the text) or SHARD_ENOMEM.
+ */
+int shard_pretok_scan_many(shard_pretok_scan *s, size_t *start, size_t *end,
+                           int max);
+
 void shard_pretok_scan_end(shard_pretok_scan *s);
 
 /* Length of the longest valid UTF-8 prefix of s[0..n).  Cannot fail. */

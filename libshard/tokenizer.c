@@ -768,18 +768,17 @@ static int tok_find_pieces(const shard_tokenizer *t, shard_pretok_scan *scan,
                            const unsigned char *s, tok_piece *ahead,
                            size_t *bytes)
 {
-    int n = 0, rc = 1;
-    size_t a, b;
+    size_t a[TOK_AHEAD], b[TOK_AHEAD];
+    int n = shard_pretok_scan_many(scan, a, b, TOK_AHEAD);
 
     *bytes = 0;
-    while (n < TOK_AHEAD && (rc = shard_pretok_scan_next(scan, &a, &b)) == 1) {
-        ahead[n].start = a;
-        ahead[n].len = b - a;
-        ahead[n].hash = shard_bpe_prefetch(&t->bpe, s + a, b - a);
-        *bytes += b - a;
-        n++;
+    for (int i = 0; i < n; i++) {
+        ahead[i].start = a[i];
+        ahead[i].len = b[i] - a[i];
+        ahead[i].hash = shard_bpe_prefetch(&t->bpe, s + a[i], b[i] - a[i]);
+        *bytes += b[i] - a[i];
     }
-    return rc < 0 ? rc : n;
+    return n;
 }
 
 /*

@@ -52,6 +52,12 @@ TEST(keys_by_normalisation)
                   key_of("a", "bc", SHARD_NORM_WS)));
 }
 
+/* The next state of the tests' linear congruential generator. */
+static uint64_t lcg_next(uint64_t *seed)
+{
+    return *seed = *seed * 6364136223846793005ull + 1442695040888963407ull;
+}
+
 /* Text of n bytes drawn from an alphabet heavy in white space or, with
  * `prose`, from one of words and single spaces, with now and then a run
  * of white space or a control byte. */
@@ -64,10 +70,11 @@ static void random_text(char *s, size_t n, uint64_t *seed, int prose)
     size_t k = prose ? sizeof(words) - 1 : sizeof(spaces) - 1;
 
     for (size_t i = 0; i < n; i++) {
-        *seed = *seed * 6364136223846793005ull + 1442695040888963407ull;
-        s[i] = alpha[(*seed >> 33) % k];
-        if (prose && (*seed >> 20) % 97 == 0)
-            s[i] = "\n\t \x01\r"[(*seed >> 12) % 5];
+        uint64_t r = lcg_next(seed);
+
+        s[i] = alpha[(r >> 33) % k];
+        if (prose && (r >> 20) % 97 == 0)
+            s[i] = "\n\t \x01\r"[(r >> 12) % 5];
     }
 }
 
@@ -138,13 +145,10 @@ TEST(fold_matches_the_reference)
         fold_sink want = {{0}, 0};
         size_t len = 0, target;
 
-        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-        target = (seed >> 33) % 70;
+        target = (lcg_next(&seed) >> 33) % 70;
         while (m.content_len < target) {
-            const char *w;
+            const char *w = parts[(lcg_next(&seed) >> 33) % 10];
 
-            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-            w = parts[(seed >> 33) % 10];
             memcpy(text + m.content_len, w, strlen(w));
             m.content_len += strlen(w);
         }
@@ -194,8 +198,7 @@ static notes notes_make(size_t n, uint64_t distinct, uint64_t seed)
     for (size_t i = 0; i < n; i++) {
         uint64_t k;
 
-        x = x * 6364136223846793005ull + 1442695040888963407ull;
-        k = (x >> 33) % distinct;
+        k = (lcg_next(&x) >> 33) % distinct;
         s.keys[i].lo = k * 0x9e3779b97f4a7c15ull + 1;
         s.keys[i].hi = k * 0xc2b2ae3d27d4eb4full;
         /* Most keys keep one label; every seventh key may take any. */

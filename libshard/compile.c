@@ -50,6 +50,7 @@ typedef struct {
     uint32_t prompt_len;
     uint64_t replaced;        /* UTF-8 replacements in its tokens */
     int special;              /* text holds an added-token string */
+    int untokenized;          /* dropped for sure: no tokens were made */
 } emitted;
 
 typedef struct {
@@ -128,6 +129,7 @@ typedef struct {
     char err[SHARD_ERRMAX];
     int done;
     uint64_t in_pos;         /* input file bytes read when it was full */
+    uint64_t seq;            /* the batch's number in the sweep */
 } batch;
 
 typedef struct {
@@ -176,6 +178,20 @@ typedef struct {
     int open[SHARD_LABEL_COUNT];  /* the stream's shard has a record */
     shard_mpi *mpi;           /* --mpi: this rank's part, or NULL */
     const unsigned char *mine; /* --mpi: the inputs this rank reads */
+
+    /*
+     * What the first sweep knows the second will drop, so that workers
+     * make no tokens for it (known_dropped): bit i of `repeats` is set
+     * when record i of the sweep repeats an earlier key and label, and
+     * batch_first[j] is the number of batch j's first record (batches are
+     * cut the same way in both sweeps).  Both stay empty when the key
+     * table went to disk and under --mpi.
+     */
+    uint64_t *repeats;
+    size_t cap_repeats;
+    uint64_t *batch_first;
+    size_t n_batch_first, cap_batch_first;
+    uint64_t scan_records;    /* records the first sweep noted so far */
 } compiler;
 
 /* A worker's own parser, emitter and buffers. */
@@ -668,6 +684,7 @@ static void row_format(compiler *c, const row_slot *row,
 
 static int dedup_note_row(compiler *c, shard_emit *e, uint32_t input);
 static int dedup_decide_row(compiler *c, shard_emit *e);
+static int note_batch(compiler *c);
 static int record_kept(const emitted *r);
 
 /* memcpy of n items, where an empty array may be NULL. */
@@ -725,6 +742,12 @@ static int commit_row(compiler *c, batch *b, const row_slot *row,
     for (size_t i = 0; i < v.n; i++) {
         if (!record_kept(&v.recs[i]))
             continue;
+        if (v.recs[i].untokenized)
+            return shard_errf(c->err, SHARD_EINVAL, "%s:%llu: record %zu "
+                              "kept, but judged dropped before: the inputs "
+                              "changed between the two sweeps?",
+                              row->line.where,
+                              (unsigned long long)row->line.lineno, i + 1);
         if ((rc = write_record(c, b, &v, &v.recs[i], &row->line,
                                file_index + c->input_base)) < 0)
             return rc;
@@ -826,6 +849,48 @@ static int dedup_failed(compiler *c, int rc)
     return shard_errf(c->err, rc, "%s", msg[0] ? msg : shard_strerror(rc));
 }
 
+/* Notes that the first sweep's record `i` repeats a key and label. */
+static int note_repeat(compiler *c, uint64_t i)
+{
+    size_t words = (size_t)(i / 64) + 1, had = c->cap_repeats;
+
+    if (words > had) {
+        if (shard_grow((void **)&c->repeats, &c->cap_repeats, words,
+                       sizeof(*c->repeats)))
+            return shard_errf(c->err, SHARD_ENOMEM, "out of memory");
+        memset(c->repeats + had, 0,
+               (c->cap_repeats - had) * sizeof(*c->repeats));
+    }
+    c->repeats[i / 64] |= (uint64_t)1 << (i % 64);
+    return 0;
+}
+
+/* Notes where the next batch of the first sweep starts. */
+static int note_batch(compiler *c)
+{
+    if (shard_grow((void **)&c->batch_first, &c->cap_batch_first,
+                   c->n_batch_first + 1, sizeof(*c->batch_first)))
+        return shard_errf(c->err, SHARD_ENOMEM, "out of memory");
+    c->batch_first[c->n_batch_first++] = c->scan_records;
+    return 0;
+}
+
+/*
+ * Whether the second sweep will drop record `i` of the sweep, with key
+ * k and this label, whatever the records before it are: it repeats a
+ * key and label, or its key's labels make it a conflict.  Workers ask,
+ * while the main thread decides.
+ */
+static int known_dropped(const compiler *c, uint64_t i, const shard_key *k,
+                         int label)
+{
+    if (!c->n_batch_first || c->mpi || shard_dedup_spilled(c->dedup))
+        return 0;
+    if (i / 64 < c->cap_repeats && c->repeats[i / 64] >> (i % 64) & 1)
+        return 1;
+    return shard_dedup_conflicted(c->dedup, k, label);
+}
+
 /*
  * First sweep: notes the keys of the row's records, then of its pairs.
  * Once the table has gone to disk, the rest of this sweep notes nothing:
@@ -848,8 +913,11 @@ static int dedup_note_row(compiler *c, shard_emit *e, uint32_t input)
         if (rc == SHARD_DEDUP_RESTART) {
             c->restart = 1;
             rc = 0;
+        } else if (rc == SHARD_DEDUP_REPEAT) {
+            rc = i < e->n ? note_repeat(c, c->scan_records + i) : 0;
         }
     }
+    c->scan_records += e->n;
     return rc < 0 && !c->err[0] ? dedup_failed(c, rc) : rc;
 }
 
@@ -1102,7 +1170,7 @@ static int row_store(batch *b, row_slot *row, const shard_emit *e,
 
 /* The worker's part of a row: parse, map, identities, keys and, in the
  * second sweep, tokens.  A bad row is marked; returns 0 or negative. */
-static int work_row(worker *w, batch *b, row_slot *row)
+static int work_row(worker *w, batch *b, row_slot *row, uint64_t *next)
 {
     const compiler *c = w->c;
     const shard_line *line = &row->line;
@@ -1136,22 +1204,34 @@ static int work_row(worker *w, batch *b, row_slot *row)
     if ((rc = row_hashes(&w->folded, &w->emit, c->opt->normalize)) < 0 ||
         (rc = assign_ids(&w->emit)) < 0)
         return rc;
-    /* The second sweep tokenizes; a resumed one from the mark on. */
+    /* The second sweep tokenizes, but for records it will drop; a resumed
+     * one from the mark on. */
     for (size_t i = 0; !c->scanning && row->seq >= c->done.mark.row &&
-                       i < w->emit.n; i++)
-        if ((rc = encode_record(w, b, &w->emit.recs[i])) < 0)
+                       i < w->emit.n; i++) {
+        emitted *r = &w->emit.recs[i];
+
+        r->untokenized = *next != UINT64_MAX &&
+                         known_dropped(c, *next + i, &r->key, r->label);
+        if (!r->untokenized && (rc = encode_record(w, b, r)) < 0)
             return rc;
+    }
+    if (*next != UINT64_MAX)
+        *next += w->emit.n;
     row->status = ROW_OK;
     return row_store(b, row, &w->emit, c->scanning);
 }
 
 static void work_batch(worker *w, batch *b)
 {
+    const compiler *c = w->c;
+    uint64_t next = !c->scanning && b->seq < c->n_batch_first
+                        ? c->batch_first[b->seq] : UINT64_MAX;
+
     b->n_recs = b->n_msgs = b->n_pairs = b->n_rules = 0;
     b->toks.len = 0;
     for (size_t i = 0; i < b->n_rows; i++) {
         const shard_line *line = &b->rows[i].line;
-        int rc = work_row(w, b, &b->rows[i]);
+        int rc = work_row(w, b, &b->rows[i], &next);
 
         if (rc < 0) {
             b->rc = rc;
@@ -1378,6 +1458,8 @@ static int commit_batch(compiler *c, batch *b)
     shard_input_stats *in = &c->inputs[b->input];
     int rc;
 
+    if (c->scanning && (rc = note_batch(c)) < 0)
+        return rc;
     if (b->first)
         snprintf(in->path, sizeof(in->path), "%s",
                  c->paths[b->input]);
@@ -1487,6 +1569,7 @@ static int run_sweep(compiler *c, char *const *paths, size_t n)
             batch *b = &c->slots[next_read % c->cap];
             int got = read_batch(c, &rd, b);
 
+            b->seq = next_read;
             if (got < 0)
                 rc = shard_errf(c->err, got, "out of memory");
             else if (got == 0)
@@ -1587,6 +1670,9 @@ static int dedup_sweep(compiler *c, char *const *inputs, size_t n)
     do {
         c->quiet |= c->restart;
         c->restart = 0;
+        c->scan_records = c->n_batch_first = 0;
+        if (c->repeats)
+            memset(c->repeats, 0, c->cap_repeats * sizeof(*c->repeats));
         sweep_reset(c);
         rc = run_sweep(c, inputs, n);
     } while (rc == 0 && c->restart);
@@ -1842,6 +1928,8 @@ static void pipeline_free(compiler *c)
     free(c->workers);
     free(c->slots);
     free(c->queue);
+    free(c->repeats);
+    free(c->batch_first);
 }
 
 static int setup(compiler *c)

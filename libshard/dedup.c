@@ -559,8 +559,10 @@ int shard_dedup_note(shard_dedup *d, const shard_key *k, int label)
     }
     if (!(e = table_upsert(d, k->lo, k->hi, &rc)))
         return rc < 0 ? rc : spill_begin(d);
-    e->labels |= (uint8_t)(1u << label);
     d->notes++;
+    if (e->labels & (1u << label))
+        return SHARD_DEDUP_REPEAT;
+    e->labels |= (uint8_t)(1u << label);
     return 0;
 }
 
@@ -729,9 +731,24 @@ int shard_dedup_decide(shard_dedup *d, const shard_key *k, int label,
     if ((fate == SHARD_FATE_KEEP || fate == SHARD_FATE_KEEP_FLAGGED) &&
         label != SHARD_DEDUP_PAIR) {
         e->pos = position;
-        e->labels |= WRITTEN;
+        __atomic_fetch_or(&e->labels, WRITTEN, __ATOMIC_RELAXED);
     }
     return fate;
+}
+
+int shard_dedup_conflicted(const shard_dedup *d, const shard_key *k,
+                           int label)
+{
+    const dedup_entry *e;
+
+    if (d->spilled || label == SHARD_DEDUP_PAIR)
+        return 0;
+    e = &d->slots[slot_of(d, k->lo, k->hi)];
+    if (e->lo != k->lo || e->hi != k->hi)
+        return 0;
+    return shard_dedup_first_fate(__atomic_load_n(&e->labels,
+                                                  __ATOMIC_RELAXED),
+                                  label, d->policy) == SHARD_FATE_CONFLICT;
 }
 
 void shard_dedup_unwrite(shard_dedup *d, const shard_key *k)
@@ -745,7 +762,7 @@ void shard_dedup_unwrite(shard_dedup *d, const shard_key *k)
     }
     e = &d->slots[slot_of(d, k->lo, k->hi)];
     if (e->lo == k->lo && e->hi == k->hi)
-        e->labels &= (uint8_t)~WRITTEN;
+        __atomic_fetch_and(&e->labels, (uint8_t)~WRITTEN, __ATOMIC_RELAXED);
 }
 
 int shard_dedup_spilled(const shard_dedup *d)

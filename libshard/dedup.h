@@ -123,14 +123,19 @@ int shard_dedup_open(shard_dedup **out, uint64_t mem_limit, int policy,
                      const char *tmpdir);
 void shard_dedup_free(shard_dedup *d);
 
-/* Code of shard_dedup_note: the first sweep must start again. */
+/* Codes of shard_dedup_note: the first sweep must start again; the key
+ * was noted before with the same label. */
 #define SHARD_DEDUP_RESTART 1
+#define SHARD_DEDUP_REPEAT 2
 
 /*
  * First sweep: notes a record's key with its label (0..2), or a pair's
- * key with SHARD_DEDUP_PAIR.  Returns 0, SHARD_DEDUP_RESTART (the table
- * went to disk: run the first sweep again from its start; this happens at
- * most once), SHARD_ENOMEM or SHARD_EIO.
+ * key with SHARD_DEDUP_PAIR.  Returns 0, SHARD_DEDUP_REPEAT (noted; an
+ * earlier note, or the key table loaded, had the same key and label, so
+ * the second sweep will decide this one a duplicate), SHARD_DEDUP_RESTART
+ * (the table went to disk: run the first sweep again from its start; this
+ * happens at most once), SHARD_ENOMEM or SHARD_EIO.  A table on disk never
+ * answers SHARD_DEDUP_REPEAT.
  */
 int shard_dedup_note(shard_dedup *d, const shard_key *k, int label);
 
@@ -145,6 +150,16 @@ int shard_dedup_resolve(shard_dedup *d);
  */
 int shard_dedup_decide(shard_dedup *d, const shard_key *k, int label,
                        uint32_t position);
+
+/*
+ * Between the sweeps or during the second: 1 when every record of key k
+ * with this label will be dropped as a conflict, whatever comes before
+ * it; 0 when not, for pairs, and when the table is on disk.  Other
+ * threads may ask while the second sweep decides: it reads only what the
+ * first sweep wrote.
+ */
+int shard_dedup_conflicted(const shard_dedup *d, const shard_key *k,
+                           int label);
 
 /*
  * The record just kept for key k was dropped after all (a near

@@ -104,7 +104,8 @@ TEST(dedup_loads_what_a_merge_writes)
     CHECK_EQ_INT(shard_dedup_open(&d, 0, SHARD_CONFLICTS_DROP, "/tmp"), 0);
     CHECK_EQ_INT(shard_dedup_load(d, path, SHARD_NORM_WS), 0);
     CHECK_EQ_INT(shard_dedup_note(d, &k, SHARD_LABEL_NEG), 0);
-    CHECK_EQ_INT(shard_dedup_note(d, &j, SHARD_LABEL_NEG), 0);
+    CHECK_EQ_INT(shard_dedup_note(d, &j, SHARD_LABEL_NEG),
+                 SHARD_DEDUP_REPEAT);
     CHECK_EQ_INT(shard_dedup_resolve(d), 0);
     shard_dedup_superseded(d, collect_gone, gone);
     CHECK_EQ_INT(gone[0], 1);

@@ -19,7 +19,7 @@ struct shard_pretok {
     pcre2_code *code;
     pcre2_match_context *limits; /* read-only once made */
     int jit;                     /* pcre2_jit_compile() succeeded */
-    int cl100k_ascii;            /* shard_pretok_use_cl100k_ascii() */
+    int ascii_digits;            /* shard_pretok_split_ascii(), or 0 */
 };
 
 /*
@@ -85,12 +85,12 @@ void shard_pretok_free(shard_pretok *p)
     free(p);
 }
 
-void shard_pretok_use_cl100k_ascii(shard_pretok *p)
+void shard_pretok_split_ascii(shard_pretok *p, int digits)
 {
-    p->cl100k_ascii = 1;
+    p->ascii_digits = digits;
 }
 
-/* ---- cl100k's pattern on ASCII, by hand --------------------------------- */
+/* ---- cl100k's and Qwen's patterns on ASCII, by hand --------------------- */
 
 static int a_letter(unsigned char c)
 {
@@ -122,11 +122,12 @@ static int a_other(unsigned char c)
 /*
  * The alternatives of shard_pattern_cl100k in their order, at s[i]:
  * 1 and the piece's end when ASCII bytes settle it, 0 when a byte at or
- * above 0x80 could change it (PCRE2 decides those).
+ * above 0x80 could change it (PCRE2 decides those).  Qwen's pattern is
+ * the same with `digits` 1.
  *
  *   '(?i:[sdmt]|ll|ve|re)        a contraction
  *   [^\r\n\p{L}\p{N}]?+\p{L}++    letters, after one other character
- *   \p{N}{1,3}+                  one to three digits
+ *   \p{N}{1,3}+                  one to `digits` digits
  *    ?[^WS\p{L}\p{N}]++[\r\n]*+    symbols, after a space, then newlines
  *   [WS]*[\r\n]+                 white space up to its last newline
  *   [WS]+(?![^WS])|[WS]+          white space, but the last character
@@ -184,7 +185,7 @@ static int cl100k_space(const unsigned char *s, size_t n, size_t i,
 }
 
 static int cl100k_ascii(const unsigned char *s, size_t n, size_t i,
-                        size_t *end)
+                        size_t *end, size_t digits)
 {
     unsigned char c = s[i];
     size_t j;
@@ -206,10 +207,10 @@ static int cl100k_ascii(const unsigned char *s, size_t n, size_t i,
     }
 
     if (a_digit(c)) {
-        for (j = i + 1; j < n && j - i < 3 && a_digit(s[j]); j++)
+        for (j = i + 1; j < n && j - i < digits && a_digit(s[j]); j++)
             ;
         *end = j;
-        return j - i == 3 || j == n || s[j] < 0x80;
+        return j - i == digits || j == n || s[j] < 0x80;
     }
 
     j = c == ' ' ? i + 1 : i;
@@ -293,12 +294,13 @@ int shard_pretok_scan_many(shard_pretok_scan *s, size_t *start, size_t *end,
 {
     const unsigned char *text = s->text;
     size_t len = s->len, pos = s->pos;
-    int ascii = s->p->cl100k_ascii, n = 0, rc;
+    size_t digits = (size_t)s->p->ascii_digits;
+    int n = 0, rc;
 
     /* The text and position stay in registers while ASCII settles the
      * pieces; s is brought up to date before PCRE2 runs. */
     while (n < max && pos < len) {
-        if (ascii && cl100k_ascii(text, len, pos, &end[n])) {
+        if (digits && cl100k_ascii(text, len, pos, &end[n], digits)) {
             start[n] = pos;
             pos = end[n++];
             continue;

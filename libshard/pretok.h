@@ -31,12 +31,14 @@ int shard_pretok_new(shard_pretok **out, const char *pattern, char *err);
 void shard_pretok_free(shard_pretok *p);
 
 /*
- * Declares that p was compiled from shard_pattern_cl100k: pieces made of
- * ASCII alone are then split by hand, without PCRE2, into exactly the
- * pieces the pattern gives; a piece whose bounds depend on a byte at or
- * above 0x80 still goes through PCRE2.  Cannot fail.
+ * Declares that p was compiled from shard_pattern_cl100k (`digits` 3) or
+ * from shard_pattern_qwen (`digits` 1), which differ only in how many
+ * digits a number piece takes: pieces that ASCII bytes settle are then
+ * split by hand, without PCRE2, into exactly the pieces the pattern
+ * gives; a piece whose bounds depend on a byte at or above 0x80 still goes
+ * through PCRE2.  `digits` 0 turns this off.  Cannot fail.
  */
-void shard_pretok_use_cl100k_ascii(shard_pretok *p);
+void shard_pretok_split_ascii(shard_pretok *p, int digits);
 
 /* Per-call matching state.  Fields are private to pretok.c. */
 typedef struct {

@@ -131,6 +131,10 @@ int shard_tok_compile_pattern(shard_pretok **out, const char *pattern,
     p[o] = '\0';
     rc = shard_pretok_new(out, p, err);
     free(p);
+    if (rc == 0 && pattern == shard_pattern_cl100k)
+        shard_pretok_split_ascii(*out, 3);
+    if (rc == 0 && pattern == shard_pattern_qwen)
+        shard_pretok_split_ascii(*out, 1);
     return rc;
 }
 
@@ -527,8 +531,6 @@ static int tok_load_tiktoken(shard_tokenizer *t, const tok_encoding *enc,
                                                    shard_numbers_tiktoken,
                                                    err)))
         shard_set_last_error(rc, "%s: %s", enc->name, err);
-    if (rc == 0 && enc->pattern == shard_pattern_cl100k)
-        shard_pretok_use_cl100k_ascii(t->split);
 
     free(tp.e);
     free(tp.line);

@@ -858,12 +858,13 @@ TEST(long_white_space_run_splits)
 }
 
 /*
- * cl100k's pattern split by hand on ASCII gives the pieces PCRE2 gives,
- * on random text of ASCII classes mixed with letters, numbers, spaces and
+ * A pattern split by hand on ASCII gives the pieces PCRE2 gives, on
+ * random text of ASCII classes mixed with letters, numbers, spaces and
  * symbols above 0x80 at every place: after a prefix, in letter, digit,
  * symbol and white-space runs, after an apostrophe.
  */
-TEST(cl100k_ascii_split_matches_pcre2)
+static void check_ascii_split(const char *pattern, const char *numbers,
+                              int digits)
 {
     static const char *const atoms[] = {
         "a", "Z", "q", "7", "0", " ", "  ", "\t", "\n", "\r\n", "\v",
@@ -871,17 +872,19 @@ TEST(cl100k_ascii_split_matches_pcre2)
         "'x", ".", ",", "!?", "(", "\x01", "\x7f", "_", "-", "$",
         "\xc3\xa9", "\xc5\xbf", "\xc2\xa0", "\xe3\x80\x80",
         "\xd9\xa3", "\xe2\x82\xac", "\xe2\x80\xa8", "\xc2\x85",
-        "\xe4\xb8\xad", "\xf0\x9f\x98\x80", "123", "4567"};
+        "\xe4\xb8\xad", "\xf0\x9f\x98\x80", "123", "4567",
+        "\xf0\x9d\x8b\x80" /* U+1D2C0, a number to both references */};
     size_t n_atoms = sizeof(atoms) / sizeof(atoms[0]);
     shard_pretok *slow = NULL, *fast = NULL;
     char err[SHARD_ERRMAX], text[512];
     uint64_t seed = 11;
 
-    CHECK_EQ_INT(shard_tok_compile_pattern(&slow, shard_pattern_cl100k,
-                                           shard_numbers_tiktoken, err), 0);
-    CHECK_EQ_INT(shard_tok_compile_pattern(&fast, shard_pattern_cl100k,
-                                           shard_numbers_tiktoken, err), 0);
-    shard_pretok_use_cl100k_ascii(fast);
+    CHECK_EQ_INT(shard_tok_compile_pattern(&slow, pattern, numbers, err),
+                 0);
+    CHECK_EQ_INT(shard_tok_compile_pattern(&fast, pattern, numbers, err),
+                 0);
+    shard_pretok_split_ascii(slow, 0);
+    shard_pretok_split_ascii(fast, digits);
     for (int round = 0; round < 20000; round++) {
         size_t len = 0, a1, b1, a2, b2;
         shard_pretok_scan s1, s2;
@@ -902,14 +905,28 @@ TEST(cl100k_ascii_split_matches_pcre2)
             r1 = shard_pretok_scan_next(&s1, &a1, &b1);
             r2 = shard_pretok_scan_next(&s2, &a2, &b2);
             if (r1 != r2 || (r1 == 1 && (a1 != a2 || b1 != b2)))
-                FAILF("\"%.*s\": PCRE2 %d [%zu, %zu), by hand %d "
-                      "[%zu, %zu)", (int)len, text, r1, a1, b1, r2, a2, b2);
+                FAILF("%d digits, \"%.*s\": PCRE2 %d [%zu, %zu), by hand "
+                      "%d [%zu, %zu)", digits, (int)len, text, r1, a1, b1,
+                      r2, a2, b2);
         } while (r1 == 1);
         shard_pretok_scan_end(&s1);
         shard_pretok_scan_end(&s2);
     }
     shard_pretok_free(slow);
     shard_pretok_free(fast);
+}
+
+TEST(cl100k_ascii_split_matches_pcre2)
+{
+    check_ascii_split(shard_pattern_cl100k, shard_numbers_tiktoken, 3);
+    check_ascii_split(shard_pattern_cl100k, shard_numbers_hf, 3);
+}
+
+/* Qwen's pattern (tokenizer.json files of Qwen2 and later) takes digits
+ * one at a time; the hand split must follow it, not cl100k's. */
+TEST(qwen_ascii_split_matches_pcre2)
+{
+    check_ascii_split(shard_pattern_qwen, shard_numbers_hf, 1);
 }
 
 /* ---- the reference comparison -------------------------------------- */

@@ -19,7 +19,7 @@ struct shard_pretok {
     pcre2_code *code;
     pcre2_match_context *limits; /* read-only once made */
     int jit;                     /* pcre2_jit_compile() succeeded */
-    int ascii_digits;            /* shard_pretok_split_ascii(), or 0 */
+    shard_ascii_split ascii;     /* shard_pretok_split_ascii() */
 };
 
 /*
@@ -85,16 +85,26 @@ void shard_pretok_free(shard_pretok *p)
     free(p);
 }
 
-void shard_pretok_split_ascii(shard_pretok *p, int digits)
+void shard_pretok_split_ascii(shard_pretok *p, shard_ascii_split kind)
 {
-    p->ascii_digits = digits;
+    p->ascii = kind;
 }
 
-/* ---- cl100k's and Qwen's patterns on ASCII, by hand --------------------- */
+/* ---- cl100k's, Qwen's and o200k's patterns on ASCII, by hand ------------ */
 
 static int a_letter(unsigned char c)
 {
     return (unsigned char)((c | 0x20) - 'a') < 26;
+}
+
+static int a_upper(unsigned char c)
+{
+    return (unsigned char)(c - 'A') < 26;
+}
+
+static int a_lower(unsigned char c)
+{
+    return (unsigned char)(c - 'a') < 26;
 }
 
 static int a_digit(unsigned char c)
@@ -132,6 +142,10 @@ static int a_other(unsigned char c)
  *   [WS]*[\r\n]+                 white space up to its last newline
  *   [WS]+(?![^WS])|[WS]+          white space, but the last character
  *                                of a run that a non-space follows
+ *
+ * shard_pattern_o200k has no contraction of its own, splits letter runs
+ * by case (o200k_letters) and takes slashes after symbols, [\r\n/]*+;
+ * the rest is the same with `digits` 3.
  */
 static int cl100k_contraction(const unsigned char *s, size_t n, size_t i,
                               size_t *end)
@@ -184,8 +198,33 @@ static int cl100k_space(const unsigned char *s, size_t n, size_t i,
     return 1;
 }
 
-static int cl100k_ascii(const unsigned char *s, size_t n, size_t i,
-                        size_t *end, size_t digits)
+/*
+ * o200k's letters from s[j], an ASCII letter: capitals then small
+ * letters, [UPPER]*[LOWER]+, or else capitals alone, [UPPER]+[LOWER]*;
+ * either with a contraction after it.  In ASCII the classes are A-Z and
+ * a-z; the marks and other letters both classes hold are all above 0x80,
+ * so a byte there where a run stops leaves the piece to PCRE2.
+ */
+static int o200k_letters(const unsigned char *s, size_t n, size_t j,
+                         size_t *end)
+{
+    size_t u = j, m;
+    int rc;
+
+    while (u < n && a_upper(s[u]))
+        u++;
+    for (m = u; m < n && a_lower(s[m]); m++)
+        ;
+    if (m < n && s[m] >= 0x80)
+        return 0;
+    if (m < n && s[m] == '\'' && (rc = cl100k_contraction(s, n, m, end)))
+        return rc > 0;
+    *end = m;
+    return 1;
+}
+
+static int split_ascii(const unsigned char *s, size_t n, size_t i,
+                       size_t *end, size_t digits, int o200k)
 {
     unsigned char c = s[i];
     size_t j;
@@ -193,12 +232,15 @@ static int cl100k_ascii(const unsigned char *s, size_t n, size_t i,
 
     if (c >= 0x80)
         return 0;
-    if (c == '\'' && (rc = cl100k_contraction(s, n, i, end)) != 0)
+    if (!o200k && c == '\'' &&
+        (rc = cl100k_contraction(s, n, i, end)) != 0)
         return rc > 0;
 
     j = a_letter(c) || a_digit(c) || a_newline(c) ? i : i + 1;
     if (j < n && s[j] >= 0x80)
         return 0;
+    if (j < n && a_letter(s[j]) && o200k)
+        return o200k_letters(s, n, j, end);
     if (j < n && a_letter(s[j])) {
         while (j < n && a_letter(s[j]))
             j++;
@@ -221,7 +263,7 @@ static int cl100k_ascii(const unsigned char *s, size_t n, size_t i,
             j++;
         if (j < n && s[j] >= 0x80)
             return 0;
-        while (j < n && a_newline(s[j]))
+        while (j < n && (a_newline(s[j]) || (o200k && s[j] == '/')))
             j++;
         *end = j;
         return 1;
@@ -294,13 +336,14 @@ int shard_pretok_scan_many(shard_pretok_scan *s, size_t *start, size_t *end,
 {
     const unsigned char *text = s->text;
     size_t len = s->len, pos = s->pos;
-    size_t digits = (size_t)s->p->ascii_digits;
-    int n = 0, rc;
+    shard_ascii_split kind = s->p->ascii;
+    size_t digits = kind == SHARD_ASCII_QWEN ? 1 : 3;
+    int o200k = kind == SHARD_ASCII_O200K, n = 0, rc;
 
     /* The text and position stay in registers while ASCII settles the
      * pieces; s is brought up to date before PCRE2 runs. */
     while (n < max && pos < len) {
-        if (digits && cl100k_ascii(text, len, pos, &end[n], digits)) {
+        if (kind && split_ascii(text, len, pos, &end[n], digits, o200k)) {
             start[n] = pos;
             pos = end[n++];
             continue;

@@ -30,15 +30,21 @@ int shard_pretok_new(shard_pretok **out, const char *pattern, char *err);
 
 void shard_pretok_free(shard_pretok *p);
 
+/* The patterns a splitter can follow by hand on ASCII. */
+typedef enum {
+    SHARD_ASCII_NONE = 0, /* PCRE2 finds every piece */
+    SHARD_ASCII_CL100K,   /* shard_pattern_cl100k */
+    SHARD_ASCII_QWEN,     /* shard_pattern_qwen: digits one at a time */
+    SHARD_ASCII_O200K     /* shard_pattern_o200k */
+} shard_ascii_split;
+
 /*
- * Declares that p was compiled from shard_pattern_cl100k (`digits` 3) or
- * from shard_pattern_qwen (`digits` 1), which differ only in how many
- * digits a number piece takes: pieces that ASCII bytes settle are then
- * split by hand, without PCRE2, into exactly the pieces the pattern
- * gives; a piece whose bounds depend on a byte at or above 0x80 still goes
- * through PCRE2.  `digits` 0 turns this off.  Cannot fail.
+ * Declares that p was compiled from the pattern `kind` names: pieces that
+ * ASCII bytes settle are then split by hand, without PCRE2, into exactly
+ * the pieces the pattern gives; a piece whose bounds depend on a byte at
+ * or above 0x80 still goes through PCRE2.  Cannot fail.
  */
-void shard_pretok_split_ascii(shard_pretok *p, int digits);
+void shard_pretok_split_ascii(shard_pretok *p, shard_ascii_split kind);
 
 /* Per-call matching state.  Fields are private to pretok.c. */
 typedef struct {

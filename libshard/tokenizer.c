@@ -132,9 +132,11 @@ int shard_tok_compile_pattern(shard_pretok **out, const char *pattern,
     rc = shard_pretok_new(out, p, err);
     free(p);
     if (rc == 0 && pattern == shard_pattern_cl100k)
-        shard_pretok_split_ascii(*out, 3);
+        shard_pretok_split_ascii(*out, SHARD_ASCII_CL100K);
     if (rc == 0 && pattern == shard_pattern_qwen)
-        shard_pretok_split_ascii(*out, 1);
+        shard_pretok_split_ascii(*out, SHARD_ASCII_QWEN);
+    if (rc == 0 && pattern == shard_pattern_o200k)
+        shard_pretok_split_ascii(*out, SHARD_ASCII_O200K);
     return rc;
 }
 

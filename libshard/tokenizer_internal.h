@@ -51,9 +51,9 @@ extern const char shard_numbers_hf[];
 
 /*
  * Compiles a split pattern with `numbers` added wherever it says \p{N}
- * (inside a class, or as a class of its own).  shard_pattern_cl100k and
- * shard_pattern_qwen (the very arrays, not copies) split ASCII by hand
- * (shard_pretok_split_ascii).  Returns what shard_pretok_new() returns.
+ * (inside a class, or as a class of its own).  shard_pattern_cl100k,
+ * shard_pattern_qwen and shard_pattern_o200k (the very arrays, not
+ * copies) split ASCII by hand (shard_pretok_split_ascii).  Returns what shard_pretok_new() returns.
  */
 int shard_tok_compile_pattern(shard_pretok **out, const char *pattern,
                               const char *numbers, char *err);

@@ -864,17 +864,21 @@ TEST(long_white_space_run_splits)
  * symbol and white-space runs, after an apostrophe.
  */
 static void check_ascii_split(const char *pattern, const char *numbers,
-                              int digits)
+                              shard_ascii_split kind)
 {
     static const char *const atoms[] = {
+        /* ASCII */
         "a", "Z", "q", "7", "0", " ", "  ", "\t", "\n", "\r\n", "\v",
         "\f", "'", "'s", "'S", "'ll", "'LL", "'Ve", "'re", "'d", "'m", "'t",
-        "'x", ".", ",", "!?", "(", "\x01", "\x7f", "_", "-", "$",
-        "\xc3\xa9", "\xc5\xbf", "\xc2\xa0", "\xe3\x80\x80",
+        "'x", ".", ",", "!?", "(", "\x01", "\x7f", "_", "-", "$", "/",
+        "Ab", "CD", "eF", "123", "4567",
+        /* above 0x80: letters of both cases, marks, Lm, spaces, digits */
+        "\xc3\xa9", "\xc3\x89", "\xc5\xbf", "\xc2\xa0", "\xe3\x80\x80",
         "\xd9\xa3", "\xe2\x82\xac", "\xe2\x80\xa8", "\xc2\x85",
-        "\xe4\xb8\xad", "\xf0\x9f\x98\x80", "123", "4567",
+        "\xe4\xb8\xad", "\xf0\x9f\x98\x80", "\xcc\x81", "\xca\xb0",
+        "\xe2\x84\xaa", /* the Kelvin sign folds to k */
         "\xf0\x9d\x8b\x80" /* U+1D2C0, a number to both references */};
-    size_t n_atoms = sizeof(atoms) / sizeof(atoms[0]);
+    size_t n_atoms = sizeof(atoms) / sizeof(atoms[0]), n_ascii = 38;
     shard_pretok *slow = NULL, *fast = NULL;
     char err[SHARD_ERRMAX], text[512];
     uint64_t seed = 11;
@@ -883,8 +887,10 @@ static void check_ascii_split(const char *pattern, const char *numbers,
                  0);
     CHECK_EQ_INT(shard_tok_compile_pattern(&fast, pattern, numbers, err),
                  0);
-    shard_pretok_split_ascii(slow, 0);
-    shard_pretok_split_ascii(fast, digits);
+    CHECK((unsigned char)atoms[n_ascii - 1][0] < 0x80 &&
+          (unsigned char)atoms[n_ascii][0] >= 0x80);
+    shard_pretok_split_ascii(slow, SHARD_ASCII_NONE);
+    shard_pretok_split_ascii(fast, kind);
     for (int round = 0; round < 20000; round++) {
         size_t len = 0, a1, b1, a2, b2;
         shard_pretok_scan s1, s2;
@@ -895,7 +901,8 @@ static void check_ascii_split(const char *pattern, const char *numbers,
 
             seed = seed * 6364136223846793005ull + 1442695040888963407ull;
             /* ASCII most of the time, as in the corpora */
-            atom = atoms[(seed >> 33) % ((seed >> 20) % 4 ? 32 : n_atoms)];
+            atom = atoms[(seed >> 33) %
+                         ((seed >> 20) % 4 ? n_ascii : n_atoms)];
             memcpy(text + len, atom, strlen(atom));
             len += strlen(atom);
         }
@@ -905,9 +912,9 @@ static void check_ascii_split(const char *pattern, const char *numbers,
             r1 = shard_pretok_scan_next(&s1, &a1, &b1);
             r2 = shard_pretok_scan_next(&s2, &a2, &b2);
             if (r1 != r2 || (r1 == 1 && (a1 != a2 || b1 != b2)))
-                FAILF("%d digits, \"%.*s\": PCRE2 %d [%zu, %zu), by hand "
-                      "%d [%zu, %zu)", digits, (int)len, text, r1, a1, b1,
-                      r2, a2, b2);
+                FAILF("split %d, \"%.*s\": PCRE2 %d [%zu, %zu), by hand "
+                      "%d [%zu, %zu)", (int)kind, (int)len, text, r1, a1,
+                      b1, r2, a2, b2);
         } while (r1 == 1);
         shard_pretok_scan_end(&s1);
         shard_pretok_scan_end(&s2);
@@ -918,15 +925,27 @@ static void check_ascii_split(const char *pattern, const char *numbers,
 
 TEST(cl100k_ascii_split_matches_pcre2)
 {
-    check_ascii_split(shard_pattern_cl100k, shard_numbers_tiktoken, 3);
-    check_ascii_split(shard_pattern_cl100k, shard_numbers_hf, 3);
+    check_ascii_split(shard_pattern_cl100k, shard_numbers_tiktoken,
+                      SHARD_ASCII_CL100K);
+    check_ascii_split(shard_pattern_cl100k, shard_numbers_hf,
+                      SHARD_ASCII_CL100K);
 }
 
 /* Qwen's pattern (tokenizer.json files of Qwen2 and later) takes digits
  * one at a time; the hand split must follow it, not cl100k's. */
 TEST(qwen_ascii_split_matches_pcre2)
 {
-    check_ascii_split(shard_pattern_qwen, shard_numbers_hf, 1);
+    check_ascii_split(shard_pattern_qwen, shard_numbers_hf,
+                      SHARD_ASCII_QWEN);
+}
+
+/* o200k's letter runs split by case and keep their contraction. */
+TEST(o200k_ascii_split_matches_pcre2)
+{
+    check_ascii_split(shard_pattern_o200k, shard_numbers_tiktoken,
+                      SHARD_ASCII_O200K);
+    check_ascii_split(shard_pattern_o200k, shard_numbers_hf,
+                      SHARD_ASCII_O200K);
 }
 
 /* ---- the reference comparison -------------------------------------- */

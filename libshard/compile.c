@@ -83,11 +83,12 @@ struct shard_emit {
 };
 
 /*
- * The pipeline (-j N).  The main thread reads rows into batches and, in
- * input order, commits the batches the workers finished: accounting,
- * dedup, writing.  Workers parse, map, hash and tokenize a batch at a
- * time; they read the compiler's options, tokenizer and template, never
- * write it.  At most `cap` batches are in flight, which bounds memory.
+ * The pipeline (-j N).  A reading thread reads rows into batches, and
+ * the main thread commits, in input order, the batches the workers
+ * finished: accounting, dedup, writing.  Workers parse, map, hash and
+ * tokenize a batch at a time; they read the compiler's options,
+ * tokenizer and template, never write it.  At most `cap` batches are in
+ * flight, which bounds memory.
  */
 #define BATCH_ROWS 256
 #define BATCH_BYTES (1u << 20)
@@ -167,8 +168,16 @@ typedef struct {
     batch **queue;            /* batches for the workers: a ring */
     size_t cap, q_head, q_len;
     int stop;                 /* the workers are to end */
-    pthread_mutex_t mu;       /* guards queue, q_*, stop, batch.done */
+    pthread_mutex_t mu;       /* guards queue, q_*, stop, batch.done and
+                                 the reading thread's fields below */
     pthread_cond_t work_cv, done_cv;
+    pthread_cond_t read_cv;   /* a batch was read, or the reading ended */
+    pthread_cond_t free_cv;   /* a batch was committed: its slot is free */
+    uint64_t next_read;       /* batches read in this sweep */
+    uint64_t next_commit;     /* batches committed (or passed over) */
+    int read_end;             /* the reading thread read its last batch */
+    int read_stop;            /* the reading thread is to end */
+    int read_rc;              /* its failure (SHARD_ENOMEM), or 0 */
     uint64_t bytes_done;      /* row bytes committed in this sweep */
     uint64_t in_total;        /* the inputs' sizes, 0 if one is unknown */
     shard_journal *journal;   /* committed shards; NULL for --append */
@@ -1272,7 +1281,7 @@ static void *worker_main(void *arg)
 
 /* ---- the pipeline: reading and ordered commits ------------------------ */
 
-/* Where the reading stands between batches (main thread only). */
+/* Where the reading stands between batches (the reading thread's). */
 typedef struct {
     char *const *paths;
     size_t n, next;          /* inputs, and the next to open */
@@ -1520,39 +1529,124 @@ static void report_progress(compiler *c, const batch *b)
     c->opt->progress(c->opt->progress_ctx, &p);
 }
 
-/* Hands batch seq to the workers. */
-static void batch_submit(compiler *c, batch *b)
+/* With one worker (-j1) no thread starts: the main thread reads, works
+ * and commits one batch after the other. */
+static int sweep_alone(compiler *c, reader *rd)
 {
-    pthread_mutex_lock(&c->mu);
-    b->done = 0;
-    c->queue[(c->q_head + c->q_len) % c->cap] = b;
-    c->q_len++;
-    pthread_cond_signal(&c->work_cv);
-    pthread_mutex_unlock(&c->mu);
+    batch *b = &c->slots[0];
+    int rc, got;
+
+    for (uint64_t seq = 0;; seq++) {
+        if ((got = read_batch(c, rd, b)) <= 0)
+            return got < 0 ? shard_errf(c->err, got, "out of memory") : 0;
+        b->seq = seq;
+        work_batch(&c->workers[0], b);
+        if ((rc = commit_batch(c, b)) < 0)
+            return rc;
+        report_progress(c, b);
+    }
 }
 
-static void batch_wait(compiler *c, batch *b)
+typedef struct {
+    compiler *c;
+    reader *rd;
+} read_job;
+
+/*
+ * The reading thread of a sweep with workers: reads batches in input
+ * order into the free slots and hands each to the workers, until the
+ * inputs end, reading fails, or the main thread asks it to stop.
+ */
+static void *reader_main(void *arg)
 {
+    read_job *job = arg;
+    compiler *c = job->c;
+    uint64_t seq;
+    batch *b;
+    int got = 1, stop;
+
+    for (;;) {
+        pthread_mutex_lock(&c->mu);
+        while (!c->read_stop && c->next_read - c->next_commit >= c->cap)
+            pthread_cond_wait(&c->free_cv, &c->mu);
+        seq = c->next_read;
+        stop = c->read_stop;
+        pthread_mutex_unlock(&c->mu);
+        if (stop)
+            break;
+        b = &c->slots[seq % c->cap];
+        if ((got = read_batch(c, job->rd, b)) <= 0)
+            break;
+        b->seq = seq;
+        pthread_mutex_lock(&c->mu);
+        b->done = 0;
+        c->queue[(c->q_head + c->q_len) % c->cap] = b;
+        c->q_len++;
+        c->next_read++;
+        pthread_cond_signal(&c->work_cv);
+        pthread_cond_broadcast(&c->read_cv);
+        pthread_mutex_unlock(&c->mu);
+    }
     pthread_mutex_lock(&c->mu);
-    while (!b->done)
-        pthread_cond_wait(&c->done_cv, &c->mu);
+    c->read_rc = got < 0 ? got : 0;
+    c->read_end = 1;
+    pthread_cond_broadcast(&c->read_cv);
     pthread_mutex_unlock(&c->mu);
+    return NULL;
 }
 
 /*
- * One sweep over the inputs through the pipeline: the main thread reads
- * batches while fewer than cap are in flight, else commits the oldest
- * when its worker is done.  After a failure nothing more is read or
- * committed; the batches in flight are waited for.  With one worker
- * (-j1) no thread starts: the main thread works each batch as it reads
- * it, as the compiler did before the pipeline.
+ * With workers: the reading thread fills the batches, the workers work
+ * them, and the main thread commits them in input order as they finish.
+ * After a failure nothing more is read or committed; the batches in
+ * flight are waited for.
+ */
+static int sweep_pipelined(compiler *c, reader *rd)
+{
+    read_job job = {c, rd};
+    pthread_t thread;
+    int rc = 0;
+
+    c->next_read = c->next_commit = 0;
+    c->read_end = c->read_stop = c->read_rc = 0;
+    if (pthread_create(&thread, NULL, reader_main, &job) != 0)
+        return shard_errf(c->err, SHARD_ENOMEM, "cannot start a thread");
+    pthread_mutex_lock(&c->mu);
+    for (;;) {
+        batch *b = &c->slots[c->next_commit % c->cap];
+
+        while (c->next_commit == c->next_read && !c->read_end)
+            pthread_cond_wait(&c->read_cv, &c->mu);
+        if (c->next_commit == c->next_read)
+            break;
+        while (!b->done)
+            pthread_cond_wait(&c->done_cv, &c->mu);
+        pthread_mutex_unlock(&c->mu);
+
+        if (rc == 0 && (rc = commit_batch(c, b)) == 0)
+            report_progress(c, b);
+
+        pthread_mutex_lock(&c->mu);
+        c->next_commit++;
+        c->read_stop |= rc != 0;
+        pthread_cond_signal(&c->free_cv);
+    }
+    pthread_mutex_unlock(&c->mu);
+    pthread_join(thread, NULL);
+    if (rc == 0 && c->read_rc < 0)
+        rc = shard_errf(c->err, c->read_rc, "out of memory");
+    return rc;
+}
+
+/*
+ * One sweep over the inputs: alone at -j1, else through the pipeline of
+ * a reading thread, the workers and the main thread's ordered commits.
  */
 static int run_sweep(compiler *c, char *const *paths, size_t n)
 {
     reader rd = {.paths = paths, .n = n};
-    uint64_t next_read = 0, next_commit = 0;
     size_t started = 0;
-    int rc = 0, eof = 0;
+    int rc;
 
     c->stop = 0;
     c->q_head = c->q_len = 0;
@@ -1564,34 +1658,10 @@ static int run_sweep(compiler *c, char *const *paths, size_t n)
         started++;
     if (c->n_workers > 1 && !started)
         rc = shard_errf(c->err, SHARD_ENOMEM, "cannot start a thread");
-    for (;;) {
-        if (rc == 0 && !eof && next_read - next_commit < c->cap) {
-            batch *b = &c->slots[next_read % c->cap];
-            int got = read_batch(c, &rd, b);
-
-            b->seq = next_read;
-            if (got < 0)
-                rc = shard_errf(c->err, got, "out of memory");
-            else if (got == 0)
-                eof = 1;
-            else if (!started) {
-                work_batch(&c->workers[0], b);
-                b->done = 1;
-                next_read++;
-            } else {
-                batch_submit(c, b);
-                next_read++;
-            }
-            continue;
-        }
-        if (next_commit == next_read)
-            break;
-        batch_wait(c, &c->slots[next_commit % c->cap]);
-        if (rc == 0 &&
-            (rc = commit_batch(c, &c->slots[next_commit % c->cap])) == 0)
-            report_progress(c, &c->slots[next_commit % c->cap]);
-        next_commit++;
-    }
+    else if (!started)
+        rc = sweep_alone(c, &rd);
+    else
+        rc = sweep_pipelined(c, &rd);
     workers_stop(c, started);
     if (rd.input)
         shard_input_close(rd.input);
@@ -1895,6 +1965,8 @@ static int pipeline_new(compiler *c)
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->work_cv, NULL);
     pthread_cond_init(&c->done_cv, NULL);
+    pthread_cond_init(&c->read_cv, NULL);
+    pthread_cond_init(&c->free_cv, NULL);
     for (c->n_workers = 0; c->n_workers < (size_t)n; c->n_workers++) {
         worker *w = &c->workers[c->n_workers];
 
@@ -1924,6 +1996,8 @@ static void pipeline_free(compiler *c)
         pthread_mutex_destroy(&c->mu);
         pthread_cond_destroy(&c->work_cv);
         pthread_cond_destroy(&c->done_cv);
+        pthread_cond_destroy(&c->read_cv);
+        pthread_cond_destroy(&c->free_cv);
     }
     free(c->workers);
     free(c->slots);

@@ -399,16 +399,21 @@ static bpe_cache_entry *bpe_cache(void)
     return c;
 }
 
-/* shard_bpe_merge_small() of a piece of at most BPE_CACHE_BYTES bytes
- * with hash h, through the calling thread's cache. */
-static long bpe_merge_cached(const shard_bpe *b, const unsigned char *piece,
-                             size_t n, uint64_t h, uint32_t *out)
+/*
+ * merge() of a piece of at most BPE_CACHE_BYTES bytes with hash h,
+ * through the calling thread's cache, which keeps what merge() gave
+ * when it gave at most BPE_CACHE_RANKS ranks.  Inlined into each
+ * caller, so that a constant merge() is called directly.
+ */
+static inline long bpe_cached(const shard_bpe *b, const unsigned char *piece,
+                              size_t n, uint64_t h, shard_bpe_merge_fn merge,
+                              const void *ctx, uint32_t *out)
 {
     bpe_cache_entry *c = bpe_cache(), *e;
     long got;
 
     if (!c)
-        return shard_bpe_merge_small(b, piece, n, out);
+        return merge(ctx, piece, n, out);
     e = &c[(h >> 32) & (BPE_CACHE_SLOTS - 1)];
     if (e->serial == b->serial && e->hash == h && e->len == n &&
         memcmp(e->bytes, piece, n) == 0) {
@@ -416,7 +421,7 @@ static long bpe_merge_cached(const shard_bpe *b, const unsigned char *piece,
         return e->n_ranks;
     }
 
-    got = shard_bpe_merge_small(b, piece, n, out);
+    got = merge(ctx, piece, n, out);
     if (got > 0 && got <= BPE_CACHE_RANKS) {
         e->serial = b->serial;
         e->hash = h;
@@ -426,6 +431,21 @@ static long bpe_merge_cached(const shard_bpe *b, const unsigned char *piece,
         memcpy(e->ranks, out, (size_t)got * sizeof(*out));
     }
     return got;
+}
+
+static long bpe_merge_small_fn(const void *b, const unsigned char *piece,
+                               size_t n, uint32_t *out)
+{
+    return shard_bpe_merge_small(b, piece, n, out);
+}
+
+long shard_bpe_cached(const shard_bpe *b, const unsigned char *piece,
+                      size_t n, uint64_t hash, shard_bpe_merge_fn merge,
+                      const void *ctx, uint32_t *out)
+{
+    if (n > BPE_CACHE_BYTES || !hash)
+        return merge(ctx, piece, n, out);
+    return bpe_cached(b, piece, n, hash, merge, ctx, out);
 }
 
 int shard_bpe_build(shard_bpe *b, unsigned char *arena,
@@ -1067,7 +1087,7 @@ long shard_bpe_encode(const shard_bpe *b, const unsigned char *piece,
         return 1;
     }
     if (n <= BPE_CACHE_BYTES && hash)
-        return bpe_merge_cached(b, piece, n, hash, out);
+        return bpe_cached(b, piece, n, hash, bpe_merge_small_fn, b, out);
     if (n < SHARD_BPE_LARGE)
         return shard_bpe_merge_small(b, piece, n, out);
     return shard_bpe_merge_large(b, piece, n, out);

@@ -101,6 +101,25 @@ uint64_t shard_bpe_prefetch(const shard_bpe *b, const unsigned char *s,
 long shard_bpe_encode(const shard_bpe *b, const unsigned char *piece,
                       size_t n, uint64_t hash, uint32_t *out);
 
+/* A way of merging a piece into ranks, with what it needs in ctx. */
+typedef long (*shard_bpe_merge_fn)(const void *ctx,
+                                   const unsigned char *piece, size_t n,
+                                   uint32_t *out);
+
+/*
+ * merge(ctx, piece, n, out) through the calling thread's piece cache
+ * (see bpe.c), for encoders whose merges are not the table's ranks (the
+ * listed merges of tokenizer.json files).  Entries belong to table b:
+ * one table must always be used with the same merge() and ctx, and the
+ * result must depend on the piece's bytes alone.  `hash` is what
+ * shard_bpe_prefetch() returned for the piece; pieces longer than the
+ * cache's entries, or with hash 0, go straight to merge().  Returns what
+ * merge() returns.
+ */
+long shard_bpe_cached(const shard_bpe *b, const unsigned char *piece,
+                      size_t n, uint64_t hash, shard_bpe_merge_fn merge,
+                      const void *ctx, uint32_t *out);
+
 /*
  * The merge strategies alone, for tests that compare them; none applies
  * the whole-piece shortcut.  merge_small is tiktoken's array loop,

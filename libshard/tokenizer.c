@@ -786,22 +786,17 @@ static int tok_find_pieces(const shard_tokenizer *t, shard_pretok_scan *scan,
 }
 
 /*
- * Encodes one piece by listed merges; see merges.h.  A long piece is cut
- * where no merge can cross (shard_bpe_next_cut) and each chunk is merged
- * alone, byte by byte even when the chunk is a token, as the whole piece
- * would be.
+ * Merges one piece by listed merges (a shard_bpe_merge_fn over the
+ * tokenizer); see merges.h.  A long piece is cut where no merge can
+ * cross (shard_bpe_next_cut) and each chunk is merged alone, byte by
+ * byte even when the chunk is a token, as the whole piece would be.
  */
-static long tok_merge_piece(const shard_tokenizer *t, const unsigned char *s,
-                            size_t n, uint32_t *out)
+static long tok_merge_listed(const void *ctx, const unsigned char *s,
+                             size_t n, uint32_t *out)
 {
+    const shard_tokenizer *t = ctx;
     size_t start = 0, got = 0;
-    uint32_t id;
 
-    if (t->whole_piece &&
-        (id = shard_bpe_rank(&t->bpe, s, n)) != SHARD_BPE_NONE) {
-        out[0] = id;
-        return 1;
-    }
     while (start < n) {
         size_t end = n > SHARD_MERGES_SHORT
                          ? shard_bpe_next_cut(&t->bpe, s, n, start)
@@ -817,6 +812,25 @@ static long tok_merge_piece(const shard_tokenizer *t, const unsigned char *s,
         start = end;
     }
     return (long)got;
+}
+
+/*
+ * Encodes one piece of a tokenizer.json model: the whole piece when it
+ * is a token and the model says so (ignore_merges), else its listed
+ * merges through the piece cache; `hash` is the piece's from
+ * shard_bpe_prefetch().
+ */
+static long tok_merge_piece(const shard_tokenizer *t, const unsigned char *s,
+                            size_t n, uint64_t hash, uint32_t *out)
+{
+    uint32_t id;
+
+    if (t->whole_piece &&
+        (id = shard_bpe_rank(&t->bpe, s, n)) != SHARD_BPE_NONE) {
+        out[0] = id;
+        return 1;
+    }
+    return shard_bpe_cached(&t->bpe, s, n, hash, tok_merge_listed, t, out);
 }
 
 /* Encodes valid (and normalised) UTF-8 text[0..len), piece by piece. */
@@ -840,6 +854,7 @@ static int tok_encode_valid(const shard_tokenizer *t, const char *text,
                                               ahead[i].hash,
                                               out->ids + out->len)
                            : tok_merge_piece(t, p, ahead[i].len,
+                                             ahead[i].hash,
                                              out->ids + out->len);
 
             if (got < 0)

@@ -92,6 +92,73 @@ TEST(queue_equals_heap_qwen3)
     queue_equals_heap("qwen3");
 }
 
+/*
+ * " word" under t without the piece cache: the whole piece when t takes
+ * whole tokens (ignore_merges), else its listed merges; into ids[].
+ */
+static long merged_alone(const shard_tokenizer *t, const char *s, size_t n,
+                         uint32_t *ids)
+{
+    uint32_t *b = byte_ids(t, s, n);
+    long k;
+
+    CHECK(b);
+    if (t->whole_piece &&
+        (ids[0] = shard_bpe_rank(&t->bpe, (const unsigned char *)s, n)) !=
+            SHARD_BPE_NONE)
+        k = 1;
+    else {
+        k = shard_merges_apply(&t->merges, b, n);
+        memcpy(ids, b, (size_t)k * sizeof(*ids));
+    }
+    free(b);
+    return k;
+}
+
+/*
+ * The piece cache serves listed merges too (shard_bpe_cached), and two
+ * tokenizer.json models in one thread must not read each other's
+ * entries: the same " word" is encoded under Llama-3 and Qwen3 in turn,
+ * each twice, and must give what its own merges give.
+ */
+TEST(piece_cache_keeps_hf_tables_apart)
+{
+    shard_tokenizer *t[2];
+    shard_tokens got = {0};
+    uint32_t want[32];
+    uint32_t seed = 11;
+    size_t cached = 0;
+
+    if (shard_tokenizer_open(&t[0], "llama3") != 0 ||
+        shard_tokenizer_open(&t[1], "qwen3") != 0)
+        FAILF("%s (run make vocab)", shard_last_error());
+    for (int w = 0; w < 3000; w++) {
+        char word[24] = " ";
+        size_t n = 1 + 4 + w % 12;
+
+        for (size_t i = 1; i < n; i++) {
+            seed = seed * 1103515245u + 12345u;
+            word[i] = "abcdefghijklmnopqrstuvwxyz"[(seed >> 16) % 26];
+        }
+        for (int pass = 0; pass < 4; pass++) {
+            const shard_tokenizer *u = t[pass % 2];
+            long k = merged_alone(u, word, n, want);
+
+            got.len = 0;
+            CHECK_EQ_INT(shard_tokenizer_encode(u, word, n, &got), 0);
+            CHECK_EQ_INT(got.len, k);
+            CHECK(memcmp(got.ids, want, (size_t)k * sizeof(*want)) == 0);
+            cached += pass >= 2 && k > 1;
+        }
+    }
+    /* Most words merged to several ids, the pieces the cache keeps
+     * (one id: a token, looked up whole). */
+    CHECK(cached > 3000);
+    shard_tokens_free(&got);
+    shard_tokenizer_close(t[0]);
+    shard_tokenizer_close(t[1]);
+}
+
 /* A table with a merge whose result is reachable by another split too:
  * only the listed pair merges, lowest priority first, leftmost on ties. */
 TEST(only_listed_pairs_merge)

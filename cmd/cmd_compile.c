@@ -16,6 +16,7 @@
  * screen.  `bytes` follows the rows' JSON bytes for the summary. */
 typedef struct {
     double start, last; /* of the sweep, of the last drawing */
+    double keys_end;    /* of the last batch of the key sweep, or 0 */
     int sweep, shown, draw;
     uint64_t bytes;
 } progress_line;
@@ -60,6 +61,8 @@ static void progress_draw(void *ctx, const shard_progress *p)
     char eta[64];
 
     pl->bytes = p->bytes;
+    if (p->sweep == 1)
+        pl->keys_end = t;
     if (p->sweep != pl->sweep) {
         pl->sweep = p->sweep;
         pl->start = t;
@@ -245,6 +248,7 @@ int cmd_compile(int argc, char **argv)
     free(inputs);
     compile_cost_measure(&cost, t0);
     cost.bytes = pl.bytes;
+    cost.keys = pl.keys_end > 0 ? pl.keys_end - t0 : 0;
     cost.jobs = compile_jobs(o.threads);
     /* Under --mpi every rank knows the outcome; rank 0 tells it. */
     if (shard_compile_rank() != 0)

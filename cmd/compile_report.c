@@ -90,10 +90,10 @@ void compile_summary_print(const shard_accounting *a, const char *out,
     summary_inputs(out);
     /* One line, so that tests comparing runs can leave it out. */
     fprintf(stderr, "  speed    %.0f rows/s, %.1f MB/s, %.2f M tokens/s; "
-            "-j%d, %.2f s CPU, peak RSS %.1f MB\n",
+            "-j%d, key sweep %.2f s of %.2f, %.2f s CPU, peak RSS %.1f MB\n",
             per_second((double)a->rows_read, c),
             per_second(c->bytes / 1e6, c),
-            per_second(tokens_total(a) / 1e6, c), c->jobs,
+            per_second(tokens_total(a) / 1e6, c), c->jobs, c->keys, c->wall,
             c->user + c->sys, c->peak_rss / 1e6);
 }
 
@@ -183,9 +183,9 @@ static void json_cost(FILE *f, const shard_accounting *a,
     fprintf(f, "  \"tokens_total\": %llu, \"bytes\": %llu, \"jobs\": %d,\n",
             (unsigned long long)tokens_total(a),
             (unsigned long long)c->bytes, c->jobs);
-    fprintf(f, "  \"seconds\": {\"wall\": %.3f, \"cpu\": %.3f, \"user\": "
-            "%.3f, \"system\": %.3f},\n", c->wall, c->user + c->sys,
-            c->user, c->sys);
+    fprintf(f, "  \"seconds\": {\"wall\": %.3f, \"key_sweep\": %.3f, "
+            "\"cpu\": %.3f, \"user\": %.3f, \"system\": %.3f},\n", c->wall,
+            c->keys, c->user + c->sys, c->user, c->sys);
     fprintf(f, "  \"throughput\": {\"rows_per_s\": %.1f, \"mb_per_s\": %.3f, "
             "\"tokens_per_s\": %.1f},\n",
             per_second((double)a->rows_read, c),

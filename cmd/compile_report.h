@@ -13,6 +13,7 @@
 /* What a compile cost, measured by the process around it. */
 typedef struct {
     double wall;         /* seconds from start to end */
+    double keys;         /* seconds from start to the key sweep's end */
     double user, sys;    /* CPU seconds of every thread */
     uint64_t peak_rss;   /* peak resident memory, bytes */
     uint64_t bytes;      /* JSON bytes of the rows, counted once */

@@ -105,7 +105,8 @@ if r["jobs"] != 2:
     print("jobs", r["jobs"])
 s = r["seconds"]
 if not (s["wall"] > 0 and s["cpu"] >= 0 and
-        abs(s["cpu"] - s["user"] - s["system"]) < 0.01):
+        abs(s["cpu"] - s["user"] - s["system"]) < 0.01 and
+        0 < s["key_sweep"] <= s["wall"]):
     print("seconds", s)
 if not r["peak_rss_bytes"] > 1 << 20:
     print("peak_rss_bytes", r["peak_rss_bytes"])

@@ -230,6 +230,12 @@ static uint32_t bpe_rank_join(const shard_bpe *b, const unsigned char *p,
     return bpe_rank_merge(b, p + start, end - start);
 }
 
+uint32_t shard_bpe_rank_hashed(const shard_bpe *b, const unsigned char *s,
+                               size_t len, uint64_t hash)
+{
+    return bpe_rank_hashed(b, s, len, hash);
+}
+
 uint32_t shard_bpe_rank(const shard_bpe *b, const unsigned char *s,
                         size_t len)
 {
@@ -400,19 +406,20 @@ static bpe_cache_entry *bpe_cache(void)
 }
 
 /*
- * merge() of a piece of at most BPE_CACHE_BYTES bytes with hash h,
- * through the calling thread's cache, which keeps what merge() gave
- * when it gave at most BPE_CACHE_RANKS ranks.  Inlined into each
- * caller, so that a constant merge() is called directly.
+ * merge() of a piece with hash h, through the calling thread's cache,
+ * which keeps what merge() gave for pieces of at most BPE_CACHE_BYTES
+ * bytes when it gave at most BPE_CACHE_RANKS ranks; longer pieces, and
+ * hash 0, go straight to merge().  Inlined into each caller, so that a
+ * constant merge() is called directly.
  */
 static inline long bpe_cached(const shard_bpe *b, const unsigned char *piece,
                               size_t n, uint64_t h, shard_bpe_merge_fn merge,
                               const void *ctx, uint32_t *out)
 {
-    bpe_cache_entry *c = bpe_cache(), *e;
+    bpe_cache_entry *c, *e;
     long got;
 
-    if (!c)
+    if (n > BPE_CACHE_BYTES || !h || !(c = bpe_cache()))
         return merge(ctx, piece, n, out);
     e = &c[(h >> 32) & (BPE_CACHE_SLOTS - 1)];
     if (e->serial == b->serial && e->hash == h && e->len == n &&
@@ -443,8 +450,6 @@ long shard_bpe_cached(const shard_bpe *b, const unsigned char *piece,
                       size_t n, uint64_t hash, shard_bpe_merge_fn merge,
                       const void *ctx, uint32_t *out)
 {
-    if (n > BPE_CACHE_BYTES || !hash)
-        return merge(ctx, piece, n, out);
     return bpe_cached(b, piece, n, hash, merge, ctx, out);
 }
 
@@ -1086,9 +1091,7 @@ long shard_bpe_encode(const shard_bpe *b, const unsigned char *piece,
         out[0] = r;
         return 1;
     }
-    if (n <= BPE_CACHE_BYTES && hash)
-        return bpe_cached(b, piece, n, hash, bpe_merge_small_fn, b, out);
     if (n < SHARD_BPE_LARGE)
-        return shard_bpe_merge_small(b, piece, n, out);
+        return bpe_cached(b, piece, n, hash, bpe_merge_small_fn, b, out);
     return shard_bpe_merge_large(b, piece, n, out);
 }

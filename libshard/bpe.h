@@ -89,6 +89,10 @@ uint32_t shard_bpe_rank(const shard_bpe *b, const unsigned char *s,
 uint64_t shard_bpe_prefetch(const shard_bpe *b, const unsigned char *s,
                             size_t len);
 
+/* shard_bpe_rank() of a piece whose hash shard_bpe_prefetch() gave. */
+uint32_t shard_bpe_rank_hashed(const shard_bpe *b, const unsigned char *s,
+                               size_t len, uint64_t hash);
+
 /*
  * Byte-pair merges `piece` (n >= 1 bytes) and writes the resulting ranks,
  * left to right, to out[], which must hold n entries.  `hash` is what

@@ -826,7 +826,8 @@ static long tok_merge_piece(const shard_tokenizer *t, const unsigned char *s,
     uint32_t id;
 
     if (t->whole_piece &&
-        (id = shard_bpe_rank(&t->bpe, s, n)) != SHARD_BPE_NONE) {
+        (id = shard_bpe_rank_hashed(&t->bpe, s, n, hash)) !=
+            SHARD_BPE_NONE) {
         out[0] = id;
         return 1;
     }

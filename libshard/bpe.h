@@ -130,7 +130,8 @@ long shard_bpe_cached(const shard_bpe *b, const unsigned char *piece,
  * O(n * parts); merge_heap keeps candidate pairs in a binary heap,
  * O(n log n); merge_large, used for pieces of SHARD_BPE_LARGE bytes and
  * more, cuts the piece where no merge can cross (see bpe.c) and merges
- * the chunks with the array loop, the heap or a queue bucketed by rank.
+ * the chunks with the array loop, a min-tree or a queue bucketed by rank
+ * (a chunk of one byte repeated as groups of equal parts).
  * Each returns the number of ranks written to out[] (n entries), or -1
  * without memory.
  */

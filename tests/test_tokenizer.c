@@ -760,6 +760,103 @@ TEST(random_vocabularies_all_strategies_agree)
     }
 }
 
+/*
+ * Runs of one byte take the run merge (bpe.c), which merges groups of
+ * equal parts at once: for every byte and many lengths, in every
+ * encoding, it gives the heap's ranks.  The lengths cover both parities
+ * at each power of two, where the groups of a run split.
+ */
+TEST(byte_runs_equal_heap_merge)
+{
+    long_work w = long_work_new(70000);
+    static const size_t big[] = {1023, 1024, 1025, 4095, 4097, 65536, 69999};
+
+    for (int e = 0; e < 4; e++) {
+        shard_tokenizer *t = open_or_fail(all_encodings[e]);
+        const shard_bpe *b = shard_tokenizer_ranks(t);
+
+        for (int c = 0; c < 256; c++) {
+            memset(w.p, c, 70000);
+            for (size_t n = 60; n < 420; n += 1 + (size_t)(c + n) % 5)
+                check_same_ranks(b, w.p, n, "run", shard_bpe_merge_heap(
+                                     b, w.p, n, w.x),
+                                 shard_bpe_merge_large(b, w.p, n, w.y), w.x,
+                                 w.y);
+            if (c % 17 == 'a' % 17)
+                for (size_t i = 0; i < sizeof(big) / sizeof(big[0]); i++)
+                    check_same_ranks(b, w.p, big[i], "long run",
+                                     shard_bpe_merge_heap(b, w.p, big[i],
+                                                          w.x),
+                                     shard_bpe_merge_large(b, w.p, big[i],
+                                                           w.y),
+                                     w.x, w.y);
+        }
+        shard_tokenizer_close(t);
+    }
+    long_work_free(&w);
+}
+
+/* Builds a table of the 256 bytes and runs of `a` of 2 to 40 bytes (each
+ * present with odds 3 in 4) at shuffled ranks: merges of runs in orders
+ * no published vocabulary has, where the run merge must often take one
+ * pair at a time or give the chunk back. */
+static void random_run_vocabulary(shard_bpe *b, uint64_t *state)
+{
+    unsigned char *arena = malloc(256 + 41 * 40);
+    shard_bpe_entry e[256 + 40];
+    size_t n = 0, used = 0, bad = 0;
+
+    CHECK(arena != NULL);
+    for (int i = 0; i < 256; i++) {
+        arena[used] = (unsigned char)i;
+        e[n++] = (shard_bpe_entry){(uint32_t)used++, 1, 0};
+    }
+    for (uint32_t len = 2; len <= 40; len++) {
+        *state = *state * 6364136223846793005ull + 1442695040888963407ull;
+        if ((*state >> 33) % 4 == 0)
+            continue;
+        memset(arena + used, 'a', len);
+        e[n++] = (shard_bpe_entry){(uint32_t)used, len, 0};
+        used += len;
+    }
+    for (size_t i = 0; i < n; i++)
+        e[i].rank = (uint32_t)i;
+    for (size_t i = n - 1; i > 0; i--) {
+        size_t j;
+        uint32_t tmp;
+
+        *state = *state * 6364136223846793005ull + 1442695040888963407ull;
+        j = (size_t)(*state >> 33) % (i + 1);
+        tmp = e[i].rank;
+        e[i].rank = e[j].rank;
+        e[j].rank = tmp;
+    }
+    CHECK_EQ_INT(shard_bpe_build(b, arena, e, n, &bad), 0);
+}
+
+TEST(random_run_vocabularies_equal_array_merge)
+{
+    static unsigned char p[5000];
+    static uint32_t x[5000], y[5000];
+    uint64_t state = 1204;
+
+    memset(p, 'a', sizeof(p));
+    for (int v = 0; v < 200; v++) {
+        shard_bpe b;
+
+        random_run_vocabulary(&b, &state);
+        for (int k = 0; k < 8; k++) {
+            size_t n = 48 + (size_t)(state >> 41) % (k < 6 ? 400 : 4900);
+
+            state = state * 6364136223846793005ull + 1;
+            check_same_ranks(&b, p, n, "random run",
+                             shard_bpe_merge_small(&b, p, n, x),
+                             shard_bpe_merge_large(&b, p, n, y), x, y);
+        }
+        shard_bpe_free(&b);
+    }
+}
+
 /* What shard_bpe_encode() must give: the whole piece when it is a token,
  * else the array loop's merge. */
 static void check_encode(const shard_bpe *b, const unsigned char *p,

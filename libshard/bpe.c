@@ -13,7 +13,8 @@
  * can cross (shard_bpe_merge_large); each chunk then goes to the array
  * loop, to a min-tree over start offsets, or, when long, to a queue of
  * per-rank lists, all of which yield the lowest-rank, leftmost pair first.
- * A chunk of one byte repeated is merged as groups of equal parts.
+ * A chunk of one byte repeated is merged as groups of equal parts
+ * (runs.c).
  * A binary heap of (rank, start) keys, O(n log n), is the fallback of the
  * queue and the tests' independent check.  The merge loops look strings
  * up through a packed table of 3- and 4-byte tokens and a hash filter
@@ -33,6 +34,7 @@
 
 #include "bpe.h"
 #include "internal.h"
+#include "runs.h"
 
 static uint64_t bpe_hash(const unsigned char *s, size_t len)
 {
@@ -1006,49 +1008,21 @@ static long bpe_merge_tree(const shard_bpe *b, const unsigned char *p,
 }
 
 /*
- * The run merge, for a chunk that is one byte repeated (a line of `=`, a
- * run of spaces, `aaaa...`).  Every part is then that byte repeated, so
- * a state is the list of part lengths, kept as groups of equal lengths
- * side by side; the rank of a part of length l is that of the byte
- * repeated l times.  The loop makes tiktoken's merges in tiktoken's order
- * (lowest rank, then leftmost), on groups instead of bytes:
- *
- * - The candidates are the pair inside each group of two or more parts,
- *   at its first part, and the pair across each boundary of groups.
- * - When the lowest is inside group j (k parts of length l, rank rho), the
- *   merges that follow take the pairs of that group left to right, one
- *   after the other, as long as no pair they make ranks below rho: the
- *   pairs (2l, l), (2l, 2l) inside the group and (left, 2l), (2l, right)
- *   at its ends.  Then the group becomes k / 2 parts of 2l, and one of l
- *   when k is odd, in one step.  Otherwise one pair merges.
- * - Nothing else can come between: candidates of rank rho elsewhere lie
- *   right of the group, since the one taken is the leftmost and the
- *   group's own boundary pairs never have rank rho (adjacent groups
- *   differ in length, and two strings never share a rank).
- *
- * With ranks that grow with the length, as in every published
- * vocabulary, a run of n bytes takes O(log n) steps.  Should the groups
- * or steps pass a bound, the caller merges the chunk the usual way.
+ * The run merge (runs.h) under tiktoken's rule: joining parts of l1 and
+ * l2 bytes has the rank of the byte repeated l1 + l2 times.  Ranks are
+ * looked up once per length.
  */
-#define BPE_RUN_MIN 64
-#define BPE_RUN_GROUPS 64
-#define BPE_RUN_STEPS 4096
-
-typedef struct {
-    uint32_t len, count;
-} bpe_group;
-
 typedef struct {
     const shard_bpe *b;
     unsigned char *bytes; /* the byte, max_len times */
     uint32_t *rank;       /* [max_len + 1], SHARD_BPE_RANK_LIMIT: unknown */
-    bpe_group g[BPE_RUN_GROUPS];
-    size_t m;             /* groups in use */
 } bpe_run;
 
 /* Rank of the part of l bytes, or SHARD_BPE_NONE. */
-static uint32_t bpe_run_rank(bpe_run *r, size_t l)
+static uint32_t bpe_run_part(void *ctx, size_t l)
 {
+    bpe_run *r = ctx;
+
     if (l > r->b->max_len)
         return SHARD_BPE_NONE;
     if (r->rank[l] == SHARD_BPE_RANK_LIMIT)
@@ -1056,121 +1030,31 @@ static uint32_t bpe_run_rank(bpe_run *r, size_t l)
     return r->rank[l];
 }
 
-/* Inserts group `add` before group `at`; -1 when the groups are full. */
-static int bpe_run_insert(bpe_run *r, size_t at, bpe_group add)
+static uint32_t bpe_run_pair(void *ctx, size_t l1, size_t l2)
 {
-    if (r->m == BPE_RUN_GROUPS)
-        return -1;
-    memmove(r->g + at + 1, r->g + at, (r->m - at) * sizeof(*r->g));
-    r->g[at] = add;
-    r->m++;
-    return 0;
+    return bpe_run_part(ctx, l1 + l2);
 }
 
-/* Drops empty groups and joins neighbours of equal length. */
-static void bpe_run_tidy(bpe_run *r)
-{
-    size_t out = 0;
-
-    for (size_t i = 0; i < r->m; i++) {
-        if (r->g[i].count == 0)
-            continue;
-        if (out > 0 && r->g[out - 1].len == r->g[i].len)
-            r->g[out - 1].count += r->g[i].count;
-        else
-            r->g[out++] = r->g[i];
-    }
-    r->m = out;
-}
-
-/* Makes the lowest merge: the pair at group j's boundary, or, when
- * `inner`, the pairs inside it (all of them when that is safe, see
- * above).  `rho` is that merge's rank.  0, or -1 when the groups are full. */
-static int bpe_run_step(bpe_run *r, size_t j, int inner, uint32_t rho)
-{
-    bpe_group *g = r->g;
-    uint32_t l = g[j].len, k = g[j].count;
-    int all;
-
-    if (!inner) {
-        g[j].count--;
-        g[j + 1].count--;
-        return bpe_run_insert(r, j + 1, (bpe_group){l + g[j + 1].len, 1});
-    }
-    all = (k < 3 || bpe_run_rank(r, 3 * (size_t)l) > rho) &&
-          (k < 4 || bpe_run_rank(r, 4 * (size_t)l) > rho) &&
-          (j == 0 || bpe_run_rank(r, g[j - 1].len + 2 * (size_t)l) > rho) &&
-          (k % 2 == 1 || j + 1 == r->m ||
-           bpe_run_rank(r, 2 * (size_t)l + g[j + 1].len) > rho);
-    g[j] = (bpe_group){2 * l, all ? k / 2 : 1};
-    return bpe_run_insert(r, j + 1, (bpe_group){l, all ? k % 2 : k - 2});
-}
-
-/* Merges the n copies of p[0] into out.  Returns the number of ranks, -1
- * when out of memory, or -2 when the groups or steps passed their bounds
- * (the caller then merges the chunk another way). */
+/* Merges the n copies of p[0]; returns as shard_runs_merge() does, or -1
+ * without memory. */
 static long bpe_merge_run(const shard_bpe *b, const unsigned char *p,
                           size_t n, uint32_t *out)
 {
-    bpe_run r = {.b = b, .m = 1};
-    long got = -2;
+    bpe_run r = {.b = b};
+    shard_runs_rule rule = {bpe_run_pair, bpe_run_part, &r};
+    long got = -1;
 
-    if (n >= UINT32_MAX)
-        return -2;
     r.bytes = malloc(b->max_len + 1);
     r.rank = malloc((b->max_len + 1) * sizeof(*r.rank));
-    if (!r.bytes || !r.rank) {
-        free(r.bytes);
-        free(r.rank);
-        return -1;
-    }
-    memset(r.bytes, p[0], b->max_len + 1);
-    for (size_t l = 0; l <= b->max_len; l++)
-        r.rank[l] = SHARD_BPE_RANK_LIMIT;
-    r.g[0] = (bpe_group){1, (uint32_t)n};
-
-    for (int step = 0; step < BPE_RUN_STEPS; step++) {
-        uint32_t best = SHARD_BPE_NONE, v;
-        size_t at = 0;
-        int inner = 0;
-
-        /* In start order: group j's inner pair, then its right boundary;
-         * strict comparisons keep the leftmost of equal ranks. */
-        for (size_t j = 0; j < r.m; j++) {
-            if (r.g[j].count >= 2 &&
-                (v = bpe_run_rank(&r, 2 * (size_t)r.g[j].len)) < best) {
-                best = v;
-                at = j;
-                inner = 1;
-            }
-            if (j + 1 < r.m &&
-                (v = bpe_run_rank(&r, (size_t)r.g[j].len + r.g[j + 1].len)) <
-                    best) {
-                best = v;
-                at = j;
-                inner = 0;
-            }
-        }
-        if (best == SHARD_BPE_NONE) {
-            got = 0;
-            for (size_t j = 0; j < r.m; j++)
-                for (uint32_t i = 0; i < r.g[j].count; i++)
-                    out[got++] = bpe_run_rank(&r, r.g[j].len);
-            break;
-        }
-        if (bpe_run_step(&r, at, inner, best) != 0)
-            break;
-        bpe_run_tidy(&r);
+    if (r.bytes && r.rank) {
+        memset(r.bytes, p[0], b->max_len + 1);
+        for (size_t l = 0; l <= b->max_len; l++)
+            r.rank[l] = SHARD_BPE_RANK_LIMIT;
+        got = shard_runs_merge(&rule, n, out);
     }
     free(r.bytes);
     free(r.rank);
     return got;
-}
-
-/* Whether p[0..n) is one byte repeated. */
-static int bpe_is_run(const unsigned char *p, size_t n)
-{
-    return p[0] == p[n - 1] && memcmp(p, p + 1, n - 1) == 0;
 }
 
 /* Chunks at least this long use the rank queue, shorter ones of at least
@@ -1187,7 +1071,7 @@ static long bpe_merge_chunk(const shard_bpe *b, const unsigned char *p,
 
     if (n < BPE_TREE_MIN)
         return shard_bpe_merge_small(b, p, n, out);
-    if (n >= BPE_RUN_MIN && bpe_is_run(p, n) &&
+    if (n >= SHARD_RUNS_MIN && shard_runs_is_run(p, n) &&
         (got = bpe_merge_run(b, p, n, out)) != -2)
         return got;
     if (n < BPE_QUEUE_MIN)

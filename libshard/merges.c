@@ -13,13 +13,15 @@
  * when popped.  Positions only grow from left to right, so both loops
  * merge the lowest priority first and the leftmost on a tie.  The longest
  * pieces keep, instead of the heap, one list of positions per priority
- * and a bitmap of the non-empty ones (see merges_queue).
+ * and a bitmap of the non-empty ones (see merges_queue).  A long piece of
+ * one byte repeated merges as groups of equal parts (runs.h).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 #include "merges.h"
+#include "runs.h"
 
 #define MERGES_EMPTY UINT64_MAX
 #define MERGES_NONE UINT32_MAX
@@ -407,11 +409,78 @@ done:
     return out;
 }
 
+/*
+ * The run merge (runs.h) under listed merges: parts of l1 and l2 bytes
+ * join with the priority of their ids' pair.  A part's id is learnt from
+ * the merge that makes it; every length has one id, the token of the byte
+ * repeated that often, and a table that says otherwise, or a part longer
+ * than the ids kept here, makes the run go the usual way.
+ */
+#define MERGES_RUN_LONGEST 1024
+
+typedef struct {
+    const shard_merges *m;
+    uint32_t id[MERGES_RUN_LONGEST + 1]; /* MERGES_NONE: not made yet */
+    int lost;
+} merges_run;
+
+static uint32_t merges_run_part(void *ctx, size_t l)
+{
+    return ((const merges_run *)ctx)->id[l];
+}
+
+static uint32_t merges_run_pair(void *ctx, size_t l1, size_t l2)
+{
+    merges_run *r = ctx;
+    const shard_merge_slot *s;
+
+    if (l1 + l2 > MERGES_RUN_LONGEST) {
+        r->lost = 1;
+        return MERGES_NONE;
+    }
+    s = shard_merges_find(r->m, r->id[l1], r->id[l2]);
+    if (!s)
+        return MERGES_NONE;
+    if (r->id[l1 + l2] == MERGES_NONE)
+        r->id[l1 + l2] = s->merged;
+    r->lost |= r->id[l1 + l2] != s->merged;
+    return s->priority;
+}
+
+/* Merges ids[0..n), all equal, in place; -2 to go the usual way. */
+static long merges_apply_run(const shard_merges *m, uint32_t *ids, size_t n)
+{
+    merges_run r = {.m = m};
+    shard_runs_rule rule = {merges_run_pair, merges_run_part, &r};
+    long got;
+
+    for (size_t l = 0; l <= MERGES_RUN_LONGEST; l++)
+        r.id[l] = MERGES_NONE;
+    r.id[1] = ids[0];
+    got = shard_runs_merge(&rule, n, ids);
+    if (got >= 0 && r.lost)
+        for (size_t i = 0; i < n; i++)
+            ids[i] = r.id[1];
+    return r.lost ? -2 : got;
+}
+
+/* Whether ids[0..n) are all one id. */
+static int merges_is_run(const uint32_t *ids, size_t n)
+{
+    for (size_t i = 1; i < n; i++)
+        if (ids[i] != ids[0])
+            return 0;
+    return 1;
+}
+
 long shard_merges_apply(const shard_merges *m, uint32_t *ids, size_t n)
 {
     uint32_t *copy;
     long got;
 
+    if (n >= SHARD_RUNS_MIN && merges_is_run(ids, n) &&
+        (got = merges_apply_run(m, ids, n)) != -2)
+        return got;
     if (n <= SHARD_MERGES_SHORT)
         return merges_apply_short(m, ids, n);
     if (n < SHARD_MERGES_QUEUE)

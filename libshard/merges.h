@@ -54,7 +54,8 @@ const shard_merge_slot *shard_merges_find(const shard_merges *m,
  * remain, or -1 when memory for a long piece cannot be had.  Pieces of up
  * to SHARD_MERGES_SHORT parts are merged by rescanning an array, longer
  * ones through a heap in O(n log n), and those of SHARD_MERGES_QUEUE
- * parts or more through lists per priority in O(n).
+ * parts or more through lists per priority in O(n); SHARD_RUNS_MIN parts
+ * or more of one id (one byte repeated) as groups of equal parts.
  */
 #define SHARD_MERGES_SHORT 64
 #define SHARD_MERGES_QUEUE 2048

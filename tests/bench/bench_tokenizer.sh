@@ -84,10 +84,15 @@ compare hf-gpt4o "$out/hf-gpt4o.ids" tiktoken-o200k_base \
 
 echo
 echo "== one piece of 1 MiB of each shape, timed in turns with the corpus"
-for enc in cl100k_base o200k_base r50k_base; do
-    "$drv" pieces "$enc" "$corpus" letter letters base64 punct space cjk \
+for enc in cl100k_base o200k_base r50k_base llama3 gpt4o; do
+    spec=$enc
+    case $enc in
+    llama3 | gpt4o) spec=$npm/@lenml/tokenizer-$enc/models/tokenizer.json ;;
+    esac
+    "$drv" pieces "$spec" "$corpus" letter letters base64 punct space cjk \
         digits 2>"$out/pieces-$enc.err" |
-        awk '$3 == "mixed" { $3 = "mixed-in-turns" } 1' > "$out/pieces-$enc"
+        awk -v l="$enc" '$3 == "mixed" { $3 = "mixed-in-turns" } { $2 = l } 1' \
+        > "$out/pieces-$enc"
     if [ -s "$out/pieces-$enc" ]; then
         tee -a "$res" < "$out/pieces-$enc"
     else
@@ -103,8 +108,8 @@ awk '
     $3 ~ /^long:/ { long[$2] = long[$2] " " substr($3, 6) "=" $7 }
     $1 == "compare" { bad += $4 }
     END {
-        split("cl100k_base o200k_base r50k_base", enc, " ")
-        for (i = 1; i <= 3; i++) {
+        split("cl100k_base o200k_base r50k_base llama3 gpt4o", enc, " ")
+        for (i = 1; i <= 5; i++) {
             e = enc[i]; o = speed["ours " e]; t = speed["tiktoken-npm " e]
             if (o == "")
                 continue

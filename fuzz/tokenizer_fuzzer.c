@@ -14,6 +14,10 @@
  *      repair wrote.
  *   4. Encoding is a function: the same text gives the same ids again,
  *      appended after what the buffer already held.
+ *   5. The text's bytes taken as one piece merge to the same ids by the
+ *      cuts and the tree, queue or run merge as by the plain heap: ranks
+ *      for the tiktoken encodings, listed merges for the tokenizer.json
+ *      files.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -22,9 +26,12 @@
 
 #include <utf8proc.h>
 
+#include "bpe.h"
 #include "fuzz.h"
+#include "merges.h"
 #include "pretok.h"
 #include "shard_tokenizer.h"
+#include "tokenizer_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -69,6 +76,32 @@ static char *expected_text(const char *text, size_t len, int nfc,
         return NULL;
     *n = (size_t)got;
     return (char *)norm;
+}
+
+/* Check 5 for s[0..n) as one piece (n >= 1). */
+static void check_strategies(const shard_tokenizer *t, const char *s,
+                             size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    uint32_t *a = malloc(n * sizeof(*a)), *b = malloc(n * sizeof(*b));
+    long na, nb;
+
+    if (!a || !b)
+        goto out;
+    if (t->kind == TOK_MERGES) {
+        for (size_t i = 0; i < n; i++)
+            a[i] = b[i] = t->bpe.byte_rank[p[i]];
+        na = shard_merges_apply(&t->merges, a, n);
+        nb = shard_merges_apply_heap(&t->merges, b, n);
+    } else {
+        na = shard_bpe_merge_large(&t->bpe, p, n, a);
+        nb = shard_bpe_merge_heap(&t->bpe, p, n, b);
+    }
+    if (na >= 0 && nb >= 0)
+        REQUIRE(na == nb && memcmp(a, b, (size_t)na * sizeof(*a)) == 0);
+out:
+    free(a);
+    free(b);
 }
 
 static int encode(const shard_tokenizer *t, int added, const char *s,
@@ -122,6 +155,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         REQUIRE(ids.len == 2 * first &&
                 (first == 0 || memcmp(ids.ids, ids.ids + first,
                                       first * sizeof(*ids.ids)) == 0));
+    if (len > 0)
+        check_strategies(t, text, len);
 out:
     free(got);
     shard_tokens_free(&ids);

@@ -97,19 +97,36 @@ static int a_letter(unsigned char c)
     return (unsigned char)((c | 0x20) - 'a') < 26;
 }
 
-static int a_upper(unsigned char c)
-{
-    return (unsigned char)(c - 'A') < 26;
-}
-
-static int a_lower(unsigned char c)
-{
-    return (unsigned char)(c - 'a') < 26;
-}
-
 static int a_digit(unsigned char c)
 {
     return (unsigned char)(c - '0') < 10;
+}
+
+/*
+ * The end of the run of bytes from s[j] whose value, ORed with `fold`,
+ * lies in [lo, hi] (hi < 0x80): the first index at or after j that is not
+ * one, or n.  Eight bytes are tested at once, so a word costs one branch
+ * on its length instead of one a byte; a byte at or above 0x80 always
+ * ends the run.
+ */
+static size_t a_run_end(const unsigned char *s, size_t n, size_t j,
+                        unsigned fold, unsigned lo, unsigned hi)
+{
+    const uint64_t ones = 0x0101010101010101ull, high = ones * 0x80;
+
+    for (; n - j >= 8; j += 8) {
+        uint64_t w, y, in;
+
+        memcpy(&w, s + j, 8); /* the first byte lowest (internal.h) */
+        y = (w | ones * fold) & ~high;
+        /* Seven-bit bytes plus at most 0x80 carry into no neighbour. */
+        in = (y + ones * (0x80 - lo)) & ~(y + ones * (0x7F - hi)) & ~w;
+        if ((in & high) != high)
+            return j + (size_t)__builtin_ctzll(~in & high) / 8;
+    }
+    while (j < n && s[j] < 0x80 && (unsigned)((s[j] | fold) - lo) <= hi - lo)
+        j++;
+    return j;
 }
 
 /* White space as the pattern's WS class has it, in ASCII. */
@@ -208,13 +225,11 @@ static int cl100k_space(const unsigned char *s, size_t n, size_t i,
 static int o200k_letters(const unsigned char *s, size_t n, size_t j,
                          size_t *end)
 {
-    size_t u = j, m;
+    size_t u, m;
     int rc;
 
-    while (u < n && a_upper(s[u]))
-        u++;
-    for (m = u; m < n && a_lower(s[m]); m++)
-        ;
+    u = a_run_end(s, n, j, 0, 'A', 'Z');
+    m = a_run_end(s, n, u, 0, 'a', 'z');
     if (m < n && s[m] >= 0x80)
         return 0;
     if (m < n && s[m] == '\'' && (rc = cl100k_contraction(s, n, m, end)))
@@ -242,8 +257,7 @@ static int split_ascii(const unsigned char *s, size_t n, size_t i,
     if (j < n && a_letter(s[j]) && o200k)
         return o200k_letters(s, n, j, end);
     if (j < n && a_letter(s[j])) {
-        while (j < n && a_letter(s[j]))
-            j++;
+        j = a_run_end(s, n, j, 0x20, 'a', 'z');
         *end = j;
         return j == n || s[j] < 0x80;
     }

@@ -958,7 +958,8 @@ TEST(long_white_space_run_splits)
  * A pattern split by hand on ASCII gives the pieces PCRE2 gives, on
  * random text of ASCII classes mixed with letters, numbers, spaces and
  * symbols above 0x80 at every place: after a prefix, in letter, digit,
- * symbol and white-space runs, after an apostrophe.
+ * symbol and white-space runs, after an apostrophe.  Letter runs reach
+ * past the eight bytes shard_pretok_scan_many() tests at once.
  */
 static void check_ascii_split(const char *pattern, const char *numbers,
                               shard_ascii_split kind)
@@ -968,14 +969,16 @@ static void check_ascii_split(const char *pattern, const char *numbers,
         "a", "Z", "q", "7", "0", " ", "  ", "\t", "\n", "\r\n", "\v",
         "\f", "'", "'s", "'S", "'ll", "'LL", "'Ve", "'re", "'d", "'m", "'t",
         "'x", ".", ",", "!?", "(", "\x01", "\x7f", "_", "-", "$", "/",
-        "Ab", "CD", "eF", "123", "4567",
+        "Ab", "CD", "eF", "123", "4567", "@", "[", "`", "{",
+        "wordsofnine", "UPPERlowerMIXed", /* past 8 bytes, and the
+                                           * neighbours of A-Z and a-z */
         /* above 0x80: letters of both cases, marks, Lm, spaces, digits */
         "\xc3\xa9", "\xc3\x89", "\xc5\xbf", "\xc2\xa0", "\xe3\x80\x80",
         "\xd9\xa3", "\xe2\x82\xac", "\xe2\x80\xa8", "\xc2\x85",
         "\xe4\xb8\xad", "\xf0\x9f\x98\x80", "\xcc\x81", "\xca\xb0",
         "\xe2\x84\xaa", /* the Kelvin sign folds to k */
         "\xf0\x9d\x8b\x80" /* U+1D2C0, a number to both references */};
-    size_t n_atoms = sizeof(atoms) / sizeof(atoms[0]), n_ascii = 38;
+    size_t n_atoms = sizeof(atoms) / sizeof(atoms[0]), n_ascii = 44;
     shard_pretok *slow = NULL, *fast = NULL;
     char err[SHARD_ERRMAX], text[512];
     uint64_t seed = 11;

@@ -109,8 +109,8 @@ static int a_digit(unsigned char c)
  * on its length instead of one a byte; a byte at or above 0x80 always
  * ends the run.
  */
-static size_t a_run_end(const unsigned char *s, size_t n, size_t j,
-                        unsigned fold, unsigned lo, unsigned hi)
+static inline size_t a_run_end(const unsigned char *s, size_t n, size_t j,
+                               unsigned fold, unsigned lo, unsigned hi)
 {
     const uint64_t ones = 0x0101010101010101ull, high = ones * 0x80;
 

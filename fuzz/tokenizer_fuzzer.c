@@ -18,6 +18,8 @@
  *      cuts and the tree, queue or run merge as by the plain heap: ranks
  *      for the tiktoken encodings, listed merges for the tokenizer.json
  *      files.
+ *   6. cl100k's, Qwen's and o200k's patterns, split by hand on ASCII, cut
+ *      the repaired text into the pieces PCRE2 cuts it into.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -41,6 +43,14 @@ static const char *const names[] = {"cl100k_base", "o200k_base", "llama3",
 #define N_TOKENIZERS (sizeof(names) / sizeof(names[0]))
 static shard_tokenizer *toks[N_TOKENIZERS];
 
+static const struct {
+    const char *pattern, *numbers;
+} patterns[] = {{shard_pattern_cl100k, shard_numbers_tiktoken},
+                {shard_pattern_qwen, shard_numbers_hf},
+                {shard_pattern_o200k, shard_numbers_tiktoken}};
+#define N_PATTERNS (sizeof(patterns) / sizeof(patterns[0]))
+static shard_pretok *by_hand[N_PATTERNS], *by_pcre2[N_PATTERNS];
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     for (size_t i = 0; i < N_TOKENIZERS; i++) {
@@ -49,6 +59,18 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
                     shard_last_error());
             exit(1);
         }
+    }
+    for (size_t i = 0; i < N_PATTERNS; i++) {
+        char err[SHARD_ERRMAX];
+
+        if (shard_tok_compile_pattern(&by_hand[i], patterns[i].pattern,
+                                      patterns[i].numbers, err) != 0 ||
+            shard_tok_compile_pattern(&by_pcre2[i], patterns[i].pattern,
+                                      patterns[i].numbers, err) != 0) {
+            fprintf(stderr, "tokenizer_fuzzer: %s\n", err);
+            exit(1);
+        }
+        shard_pretok_split_ascii(by_pcre2[i], SHARD_ASCII_NONE);
     }
     return 0;
 }
@@ -104,6 +126,32 @@ out:
     free(b);
 }
 
+/* Check 6 for valid UTF-8 s[0..n). */
+static void check_splits(const char *s, size_t n)
+{
+    for (size_t i = 0; i < N_PATTERNS; i++) {
+        shard_pretok_scan fast, slow;
+        size_t a1 = 0, b1 = 0, a2 = 0, b2 = 0;
+        int r1, r2;
+
+        if (shard_pretok_scan_init(&fast, by_hand[i], s, n) != 0)
+            return;
+        if (shard_pretok_scan_init(&slow, by_pcre2[i], s, n) != 0) {
+            shard_pretok_scan_end(&fast);
+            return;
+        }
+        do {
+            r1 = shard_pretok_scan_next(&fast, &a1, &b1);
+            r2 = shard_pretok_scan_next(&slow, &a2, &b2);
+            if (r1 == SHARD_ENOMEM || r2 == SHARD_ENOMEM)
+                break;
+            REQUIRE(r1 == r2 && (r1 != 1 || (a1 == a2 && b1 == b2)));
+        } while (r1 == 1);
+        shard_pretok_scan_end(&fast);
+        shard_pretok_scan_end(&slow);
+    }
+}
+
 static int encode(const shard_tokenizer *t, int added, const char *s,
                   size_t n, shard_tokens *out)
 {
@@ -157,6 +205,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                       first * sizeof(*ids.ids)) == 0));
     if (len > 0)
         check_strategies(t, text, len);
+    if ((want = expected_text(text, len, 0, &want_len, &replaced))) {
+        check_splits(want, want_len);
+        free(want);
+    }
 out:
     free(got);
     shard_tokens_free(&ids);

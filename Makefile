@@ -31,7 +31,7 @@ ALL_CXXFLAGS := -std=c++17 -fPIC -Ilibshard -Wall -Wextra $(CXXFLAGS)
 
 # Debian packages the build, the tests and the demo need.
 DEB_BUILD := pkg-config g++ libzstd-dev libxxhash-dev libarchive-dev \
-             libsimdjson-dev libpcre2-dev libutf8proc-dev
+             libisal-dev libsimdjson-dev libpcre2-dev libutf8proc-dev
 DEB_TEST := zstd python3-numpy python3-torch xz-utils bzip2 lz4 zip
 
 # The reader side: libc, zstd and xxHash only (see DESIGN.md, section 3).
@@ -48,7 +48,7 @@ READER_SRC += libshard/tombstones.c
 COMPILE_CSRC := $(filter-out $(READER_SRC),$(wildcard libshard/*.c)) \
                 $(wildcard formats/*.c)
 COMPILE_CXXSRC := $(wildcard libshard/*.cc)
-LIBS = $(READER_LIBS) -larchive -lsimdjson -lpcre2-8 -lutf8proc -lstdc++ -lm
+LIBS = $(READER_LIBS) -larchive -lisal -lsimdjson -lpcre2-8 -lutf8proc -lstdc++ -lm
 
 # MPI (compile --mpi, libshard/compile_mpi.c): MPI=1 builds it, installing
 # Open MPI when missing; MPI=0 leaves it out; unset, it is built when

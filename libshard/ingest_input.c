@@ -2,7 +2,8 @@
  * ingest_input.c - rows from plain, compressed, archived and nested
  * inputs, as JSON lines or JSON arrays.
  *
- * The input is a stack of libarchive readers: level 0 reads the file, and
+ * The input is a stack of libarchive readers: level 0 reads the file (a
+ * gzip file through gunzip.c, whose inflated bytes it then reads), and
  * each regular member of an archive is opened as a new level that reads
  * its bytes from the level below (so compression and archives nest).  The
  * innermost open entry is the "leaf"; its bytes go through a small state
@@ -19,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gunzip.h"
 #include "ingest_input.h"
 #include "internal.h"
 #include "json.h"
@@ -42,6 +44,7 @@ typedef enum {
 struct shard_input {
     level lv[SHARD_INPUT_MAX_NESTING + 1];
     int fd;           /* the file; closed by close unless stdin */
+    shard_gunzip *gz; /* a gzip file's inflater, or NULL */
     int depth;        /* levels open */
     int dead;         /* the file itself failed: every call fails */
     int leaf_open;    /* an entry is being read */
@@ -106,6 +109,33 @@ static la_ssize_t nested_read(struct archive *a, void *ctx,
         }
     } while (size == 0);
     return (la_ssize_t)size;
+}
+
+/* Feeds level 0 with a gzip file's inflated bytes. */
+static la_ssize_t gunzip_read(struct archive *a, void *ctx, const void **buf)
+{
+    shard_input *in = ctx;
+    char err[SHARD_ERRMAX];
+    long n = shard_gunzip_read(in->gz, buf, err);
+
+    if (n < 0) {
+        archive_set_error(a, EIO, "%s", err);
+        return -1;
+    }
+    return (la_ssize_t)n;
+}
+
+/* Opens level 0 on in->fd: by gunzip.c for a gzip file that can be
+ * looked at without reading it, else by libarchive alone. */
+static int open_file(shard_input *in)
+{
+    if (!shard_gunzip_sniff(in->fd))
+        return archive_read_open_fd(in->lv[0].ar, in->fd, BLOCK_SIZE);
+    if (shard_gunzip_new(&in->gz, in->fd) < 0) {
+        archive_set_error(in->lv[0].ar, ENOMEM, "out of memory");
+        return ARCHIVE_FATAL;
+    }
+    return archive_read_open(in->lv[0].ar, in, NULL, gunzip_read, NULL);
 }
 
 static int fail_at(shard_input *in, int k, const char *what);
@@ -181,8 +211,7 @@ int shard_input_open(shard_input **out, const char *path, size_t max_row)
         shard_input_close(in);
         return SHARD_EIO;
     }
-    if (archive_read_open_fd(in->lv[0].ar, in->fd, BLOCK_SIZE) !=
-        ARCHIVE_OK) {
+    if (open_file(in) != ARCHIVE_OK) {
         shard_set_last_error(SHARD_EIO, "%s: %s", in->path,
                              archive_error_string(in->lv[0].ar));
         shard_input_close(in);
@@ -589,6 +618,8 @@ int shard_input_dead(const shard_input *in)
 
 uint64_t shard_input_bytes(const shard_input *in)
 {
+    if (in->gz)
+        return shard_gunzip_consumed(in->gz);
     return (uint64_t)archive_filter_bytes(in->lv[0].ar, -1);
 }
 
@@ -605,6 +636,7 @@ void shard_input_close(shard_input *in)
         pop_level(in);
     if (in->lv[0].ar)
         archive_read_free(in->lv[0].ar);
+    shard_gunzip_free(in->gz);
     if (in->fd > STDIN_FILENO)
         close(in->fd);
     free(in->line);

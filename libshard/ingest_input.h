@@ -3,7 +3,8 @@
  *
  * An input is a path or "-" for standard input.  Compression (gzip, zstd,
  * xz, bzip2, lz4) and archives (tar, zip) are recognised from the bytes by
- * libarchive, and recursively so: a member of an archive is itself opened
+ * libarchive (but for a gzip file that is not a pipe, which gunzip.h
+ * inflates before libarchive reads it), and recursively so: a member of an archive is itself opened
  * the same way, so a tar holding .gz and .zst files, or a tar inside a
  * tar, yields the rows of every regular file inside (up to
  * SHARD_INPUT_MAX_NESTING levels).  Each file or member is either

@@ -41,6 +41,9 @@ static const char *write_file(const char *name, const char *data, size_t n)
     return p;
 }
 
+/* Why the last read_all() or read_any() failed. */
+static char read_err[SHARD_ERRMAX];
+
 /* Every row of an input: "row:line:text" or "row:line:!problem" lines. */
 static char *read_all(const char *path, size_t max_row, int *status)
 {
@@ -66,8 +69,26 @@ static char *read_all(const char *path, size_t max_row, int *status)
                                    l.text);
     }
     *status = rc;
+    snprintf(read_err, sizeof(read_err), "%s",
+             rc < 0 ? shard_input_errmsg(in) : "");
     shard_input_close(in);
     return out;
+}
+
+/* read_all() of an input that may fail as early as its opening, when
+ * libarchive first reads ahead: then "" and a negative status. */
+static char *read_any(const char *path, int *status)
+{
+    static char none[1];
+    shard_input *in;
+
+    *status = shard_input_open(&in, path, 1 << 20);
+    if (*status < 0) {
+        snprintf(read_err, sizeof(read_err), "%s", shard_last_error());
+        return none;
+    }
+    shard_input_close(in);
+    return read_all(path, 1 << 20, status);
 }
 
 TEST(json_lines_crlf_and_last_line)
@@ -272,6 +293,138 @@ TEST(truncated_stream_is_an_error_naming_the_file)
         shard_input_close(in);
     }
     CHECK(shard_input_open(&in, tmp_path("absent.jsonl"), 100) < 0);
+}
+
+/* The bytes of a file in the test directory; *n its length. */
+static unsigned char *slurp(const char *name, size_t *n)
+{
+    FILE *f = fopen(tmp_path(name), "rb");
+    unsigned char *b = malloc(1 << 20);
+
+    CHECK(f != NULL && b != NULL);
+    *n = fread(b, 1, 1 << 20, f);
+    CHECK(*n < (1 << 20));
+    fclose(f);
+    return b;
+}
+
+static uint32_t crc32_of(const unsigned char *p, size_t n)
+{
+    uint32_t c = 0xffffffffu;
+
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++)
+            c = c >> 1 ^ (0xedb88320u & -(c & 1));
+    }
+    return ~c;
+}
+
+/* gzip files are inflated by gunzip.c: members back to back and zero
+ * padding read through; other trailing bytes, a damaged trailer and a
+ * bad deflate block each an error naming the file. */
+TEST(gzip_members_padding_and_damage)
+{
+    static const char two[] = "1:1:{\"x\":1}|2:2:{\"x\":2}|";
+    unsigned char *b;
+    const char *out;
+    size_t n;
+    int rc;
+
+    run("gzip -c x.jsonl > m.gz && gzip -c x.jsonl >> m.gz && "
+        "head -c 3000 /dev/zero >> m.gz");
+    CHECK_EQ_STR(read_all(tmp_path("m.gz"), 1 << 20, &rc),
+                 "1:1:{\"x\":1}|2:2:{\"x\":2}|3:3:{\"x\":1}|4:4:{\"x\":2}|");
+    CHECK_EQ_INT(rc, 0);
+
+    run("gzip -c -n x.jsonl > g.gz && printf 'junk' >> g.gz");
+    out = read_any(tmp_path("g.gz"), &rc);
+    CHECK(rc < 0 && strncmp(two, out, strlen(out)) == 0);
+    CHECK(strstr(read_err, "g.gz: bytes after the last gzip member"));
+
+    b = slurp("g.gz", &n);
+    n -= 4;     /* the junk off again */
+    b[n - 8] ^= 1; /* the CRC-32 */
+    write_file("crc.gz", (const char *)b, n);
+    out = read_any(tmp_path("crc.gz"), &rc);
+    CHECK(rc < 0 && strncmp(two, out, strlen(out)) == 0);
+    CHECK(strstr(read_err, "crc.gz: gzip member fails its CRC-32"));
+    b[n - 8] ^= 1;
+    b[10] = 0xff; /* a first deflate block of the reserved type 3 */
+    write_file("bad.gz", (const char *)b, n);
+    out = read_any(tmp_path("bad.gz"), &rc);
+    CHECK(rc < 0 && out[0] == '\0');
+    CHECK(strstr(read_err, "bad.gz: corrupt deflate data"));
+    free(b);
+}
+
+/* Extra field, name, comment and header CRC, all of which gzip(1) may
+ * skip but a reader must step over. */
+TEST(gzip_header_fields_are_stepped_over)
+{
+    unsigned char *b, *o;
+    size_t n, h;
+    uint32_t crc;
+    int rc;
+
+    run("gzip -c -n x.jsonl > plain.gz");
+    b = slurp("plain.gz", &n);
+    CHECK(n > 18 && b[3] == 0);
+    o = malloc(n + 64);
+    CHECK(o != NULL);
+    memcpy(o, b, 10);
+    o[3] = 2 | 4 | 8 | 16; /* FHCRC FEXTRA FNAME FCOMMENT */
+    h = 10;
+    memcpy(o + h, "\x06\x00" "AB\x02\x00xy", 8);
+    h += 8;
+    memcpy(o + h, "x.jsonl", 8);
+    h += 8;
+    memcpy(o + h, "a comment", 10);
+    h += 10;
+    crc = crc32_of(o, h);
+    o[h++] = (unsigned char)crc;
+    o[h++] = (unsigned char)(crc >> 8);
+    memcpy(o + h, b + 10, n - 10);
+    write_file("fields.gz", (const char *)o, h + n - 10);
+    CHECK_EQ_STR(read_all(tmp_path("fields.gz"), 1 << 20, &rc),
+                 "1:1:{\"x\":1}|2:2:{\"x\":2}|");
+    CHECK_EQ_INT(rc, 0);
+    free(o);
+    free(b);
+}
+
+/* A gzip file cut anywhere past its first three bytes fails, having
+ * handed out only whole rows of the uncut file, in order. */
+TEST(gzip_cut_anywhere_fails_after_whole_rows)
+{
+    static char full[1 << 16];
+    char text[8192];
+    unsigned char *b;
+    size_t at = 0, n;
+    int rc;
+
+    for (int i = 0; i < 300; i++)
+        at += (size_t)snprintf(text + at, sizeof(text) - at,
+                               "{\"i\":%d}\n", i * 7919 % 1000);
+    write_file("rows.jsonl", text, at);
+    run("gzip -c -9 rows.jsonl > rows.gz");
+    snprintf(full, sizeof(full), "%s",
+             read_all(tmp_path("rows.gz"), 1 << 20, &rc));
+    CHECK_EQ_INT(rc, 0);
+    CHECK(strstr(full, "300:300:{\"i\":") != NULL);
+
+    b = slurp("rows.gz", &n);
+    for (size_t cut = 3; cut < n; cut++) {
+        const char *out;
+
+        write_file("cut.gz", (const char *)b, cut);
+        out = read_any(tmp_path("cut.gz"), &rc);
+        if (rc >= 0 || strncmp(full, out, strlen(out)) != 0 ||
+            !strstr(read_err, "cut.gz: truncated gzip stream"))
+            FAILF("cut at %zu of %zu: status %d, \"%.200s\", after \"%.60s\"",
+                  cut, n, rc, read_err, out);
+    }
+    free(b);
 }
 
 TEST(pairs_table_round_trip_and_damage)

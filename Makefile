@@ -77,7 +77,10 @@ TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 FUZZ_SRC := $(wildcard fuzz/*_fuzzer.c)
 
 SONAME := libshard.so.0
-DEPS_STAMP := $(BUILD)/.deps
+# Named after the package list, so that a build directory made before a
+# dependency was added installs it too.
+DEPS_STAMP := $(BUILD)/.deps-$(shell echo '$(DEB_BUILD)' | cksum | \
+                                 cut -d' ' -f1)
 
 ## all: build the shard CLI and both libraries (the default)
 all: $(BUILD)/shard $(BUILD)/libshard.a $(BUILD)/libshard.so \

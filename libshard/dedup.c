@@ -218,20 +218,27 @@ static uint64_t bytes_below_0x21(uint64_t x)
 
 #ifdef __SSE2__
 /*
- * Whether the 16 bytes at p fold to themselves, given that p is not past
- * the first byte of a white-space run: every byte below 0x21 in them is a
- * space, no two spaces touch, and the last byte is not one (so no gap is
- * left open).
+ * Folds the 16 bytes at p into o when no two white-space bytes among them
+ * touch, given that p is not past the first byte of a white-space run:
+ * each white-space byte becomes one space.  0 when they do not qualify
+ * (o is not written), else 1, or 2 when the last of them is white space
+ * (a run that may go on past them).
  */
-static int fold_keeps_16(const unsigned char *p)
+static int fold_16(const unsigned char *p, char *o)
 {
     __m128i x = _mm_loadu_si128((const __m128i *)p);
     __m128i sp = _mm_set1_epi8(0x20);
-    unsigned low = (unsigned)_mm_movemask_epi8(
-        _mm_cmpeq_epi8(_mm_min_epu8(x, sp), x));
-    unsigned spaces = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, sp));
+    __m128i d = _mm_sub_epi8(x, _mm_set1_epi8('\t')); /* \t..\r: 0..4 */
+    __m128i ws = _mm_or_si128(_mm_cmpeq_epi8(x, sp),
+                              _mm_cmpeq_epi8(_mm_min_epu8(d,
+                                                 _mm_set1_epi8(4)), d));
+    unsigned m = (unsigned)_mm_movemask_epi8(ws);
 
-    return low == spaces && !(spaces & spaces >> 1) && !(spaces & 0x8000);
+    if (m & m >> 1)
+        return 0;
+    _mm_storeu_si128((__m128i *)o, _mm_or_si128(_mm_andnot_si128(ws, x),
+                                                _mm_and_si128(ws, sp)));
+    return 1 + (int)(m >> 15);
 }
 #endif
 
@@ -255,10 +262,16 @@ static size_t fold_ws_into(char *out, const char *s, size_t n)
         uint64_t x, low;
 
 #ifdef __SSE2__
-        if (end - p >= 16 && fold_keeps_16(p)) { /* o trails p */
-            memcpy(o, p, 16);
+        int k;
+
+        if (end - p >= 16 && (k = fold_16(p, o)) != 0) { /* o trails p */
             p += 16;
             o += 16;
+            if (k == 2) { /* the space written stands for the whole run */
+                while (p < end && is_space(*p))
+                    p++;
+                o -= p == end; /* but none follows the last word */
+            }
             continue;
         }
 #endif

@@ -131,11 +131,15 @@ static void fold_collect(void *ctx, const char *p, size_t n)
 /* shard_fold_messages() gives, between role and separator, the bytes
  * shard_fold_ws() does, on short texts of words and white space where
  * every 16-byte window, at every alignment, meets each case: single
- * spaces, runs, a space last in the window or the text. */
+ * spaces and other white space, runs, white space last in the window or
+ * the text, the bytes next to \t..\r. */
 TEST(fold_matches_the_reference)
 {
-    static const char *const parts[] = {"abc", "de", "f", " ", " ", "\n",
-                                        " \t", "  ", "\x01", "\xc3\xa9"};
+    static const char *const parts[] = {
+        "abc", "de", "f", " ", " ", "\n", " \t", "  ", "\x01", "\xc3\xa9",
+        "\t", "\r", "\v", "\f", "\x08", "\x0e", "\x1f", "!",
+        "abcdefghijklmnopq", "x\ny\tz\rw\vv\fu t"};
+    size_t n_parts = sizeof(parts) / sizeof(parts[0]);
     uint64_t seed = 11;
     char text[128], *buf = NULL;
     size_t cap = 0;
@@ -147,7 +151,7 @@ TEST(fold_matches_the_reference)
 
         target = (lcg_next(&seed) >> 33) % 70;
         while (m.content_len < target) {
-            const char *w = parts[(lcg_next(&seed) >> 33) % 10];
+            const char *w = parts[(lcg_next(&seed) >> 33) % n_parts];
 
             memcpy(text + m.content_len, w, strlen(w));
             m.content_len += strlen(w);

@@ -244,12 +244,13 @@ static int fold_16(const unsigned char *p, char *o)
 
 /*
  * s[0..n) folded as shard_fold_ws() folds it into out (room for n bytes);
- * returns the folded length.  Prose mostly folds to itself: where SSE2 is
- * there, 16 bytes at a time while they hold no white space but single
- * spaces; then eight bytes at a time while none of them is below 0x21,
- * which white space always is.  Only the ends of words are looked at byte
- * by byte.  At the top of the loop p is at a byte that is not white space
- * or at the first byte of a run, as fold_keeps_16() needs.
+ * returns the folded length.  Prose mostly folds to itself, or to itself
+ * with each white-space byte a space: where SSE2 is there, 16 bytes at a
+ * time while no two white-space bytes in them touch (fold_16()); then
+ * eight bytes at a time while none of them is below 0x21, which white
+ * space always is.  Only runs of white space are looked at byte by byte.
+ * At the top of the loop p is at a byte that is not white space or at the
+ * first byte of a run, as fold_16() needs.
  */
 static size_t fold_ws_into(char *out, const char *s, size_t n)
 {

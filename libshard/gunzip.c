@@ -25,7 +25,6 @@ struct shard_gunzip {
     struct inflate_state st;
     int fd;
     int in_member; /* a member is started and its trailer not yet read */
-    int out_full;  /* the last call filled the output: more may wait */
     int eof;       /* read() has returned 0 */
     int done;
     uint64_t consumed;
@@ -33,13 +32,19 @@ struct shard_gunzip {
     unsigned char out[GZ_OUT];
 };
 
+/* Whether the three bytes at p open a gzip member of the deflate method. */
+static int gz_magic(const unsigned char *p)
+{
+    return p[0] == 0x1f && p[1] == 0x8b && p[2] == 8;
+}
+
 int shard_gunzip_sniff(int fd)
 {
     unsigned char m[3];
     off_t at = lseek(fd, 0, SEEK_CUR);
 
     return at >= 0 && pread(fd, m, sizeof(m), at) == (ssize_t)sizeof(m) &&
-           m[0] == 0x1f && m[1] == 0x8b && m[2] == 8;
+           gz_magic(m);
 }
 
 int shard_gunzip_new(shard_gunzip **out, int fd)
@@ -98,7 +103,7 @@ static int gz_next_member(shard_gunzip *g, char *err)
         }
         if (n == 0)
             return 0;
-        if (n >= 3 && p[0] == 0x1f && p[1] == 0x8b && p[2] == 8) {
+        if (n >= 3 && gz_magic(p)) {
             isal_inflate_reset(&g->st);
             g->st.crc_flag = ISAL_GZIP;
             return 1;
@@ -148,11 +153,6 @@ long shard_gunzip_read(shard_gunzip *g, const void **buf, char *err)
             g->in_member = rc == 1;
             continue;
         }
-        if (g->st.avail_in == 0 && !g->out_full && !g->eof) {
-            if (gz_fill(g, err) < 0)
-                return -1;
-            continue;
-        }
 
         before = g->st.avail_in;
         g->st.next_out = g->out;
@@ -160,11 +160,11 @@ long shard_gunzip_read(shard_gunzip *g, const void **buf, char *err)
         if ((rc = isal_inflate(&g->st)) < 0)
             return gz_corrupt(err, rc);
         made = GZ_OUT - g->st.avail_out;
-        g->out_full = g->st.avail_out == 0;
         if (g->st.block_state == ISAL_BLOCK_FINISH) {
             g->in_member = 0;
         } else if (!made && g->st.avail_in == before) {
-            /* Nothing taken, nothing given: igzip wants more input. */
+            /* Nothing taken, nothing given (none held back from a full
+             * output either): igzip wants more input. */
             if (!g->eof && before < GZ_IN) {
                 if (gz_fill(g, err) < 0)
                     return -1;
